@@ -3,7 +3,8 @@
 Builds (or reuses) a seeded toy world with its warm-started policy, evaluates the policy on held-out
 questions with the real BM25 engine (greedy and sampled), runs ``zerosearch train`` for each toy config
 (GRPO, REINFORCE++, REINFORCE++-baseline, PPO), and evaluates again. Prints a table and writes
-``benchmarks/results/toy_learning.json`` (reward curve per run included)::
+``benchmarks/results/toy_learning.json`` (reward curve per run included) and a picture of the reward
+curves beside it (``toy_learning.png``)::
 
     .venv/bin/python benchmarks/toy_learning.py                      # all algorithms, 40 steps each
     .venv/bin/python benchmarks/toy_learning.py --algos grpo --steps 20 --world runs/toyworld
@@ -130,6 +131,31 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print_table(result)
+    print(f"wrote {plot_curves(result, args.out.with_suffix('.png'))}")
+
+
+def plot_curves(result: dict, path: Path) -> Path:
+    """Reward per step of every run, one line per algorithm, with the held-out EM before/after in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    before = result["before"]["greedy"]["em"]
+    for run in result["runs"]:
+        steps = [c["step"] for c in run["reward_curve"]]
+        label = f"{run['algo']} (held-out greedy EM {before:.2f} -> {run['after']['greedy']['em']:.2f})"
+        ax.plot(steps, [c["reward"] for c in run["reward_curve"]], label=label)
+    ax.set_xlabel("RL step")
+    ax.set_ylabel("reward of sampled episodes (F1)")
+    ax.set_title(f"toy world seed {result['seed']}, RL seed {result['rl_seed']}: reward per step", fontsize="medium")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def print_table(result: dict) -> None:

@@ -17,7 +17,9 @@ from zerosearch.train.config import TrainConfig
 def test_embedded_config_is_a_valid_train_config(tmp_path: Path) -> None:
     config = TrainConfig.model_validate(demo_config(tmp_path / "world", tmp_path, steps=5, seed=3))
     assert config.total_steps == 5 and config.seed == 3
-    assert config.validation.at_start and config.validation.every == 5
+    assert config.validation.at_start and config.validation.every == 5  # never later than the last step
+    longer = TrainConfig.model_validate(demo_config(tmp_path / "world", tmp_path, steps=30, seed=3))
+    assert longer.validation.every == 10
     assert config.engine.kind == "bm25"
 
 

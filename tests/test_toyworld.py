@@ -132,7 +132,13 @@ def test_demonstrations_mix_behaviours_and_mask_only_policy_text(world, engine, 
     behaviours = {d.behaviour for d in demos}
     assert behaviours == {"correct", "no_search", "wrong_doc", "skip_hop", "copy_practice", "read_practice"}
     practice = [d for d in demos if d.behaviour == "copy_practice"]
-    assert len(practice) == 50 and len(demos) == len(examples) + 80
+    extra = demos[len(examples):]  # one episode per practice slot, a no_search share of them guesses
+    assert len(extra) == 80 and {d.behaviour for d in extra} == {"copy_practice", "read_practice", "no_search"}
+    guesses = [d for d in extra if d.behaviour == "no_search"]
+    assert 0.4 * 80 < len(guesses) < 0.8 * 80  # DemoMix.no_search = 0.6 covers practice too
+    for d in guesses:  # prompt, then an answer of the right type, no search
+        assert [s.policy for s in d.segments] == [False, True]
+        assert d.answer in world.candidates(question_kind(d.example))
     for d in (d for d in demos if d.behaviour == "read_practice"):  # the answer is in the shown passage
         info = [s.text for s in d.segments if protocol.INFORMATION_OPEN in s.text][-1]
         assert d.answer in info and extract_answer(d.segments[-1].text) == d.answer

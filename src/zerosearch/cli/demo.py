@@ -1,9 +1,11 @@
 """``zerosearch demo``: the whole loop in miniature, offline, in a few minutes on a laptop CPU.
 
 It builds the seeded toy world (made-up people, a wiki-style corpus, a word-level tokenizer and a tiny
-warm-started policy), RL-trains the policy with GRPO against a search engine, and validates it on
-held-out questions before and after, with the real BM25 engine. Everything lands in ``--out``:
-the world, ``train/metrics.jsonl``, checkpoints, the resolved config and package versions.
+policy warm-started to search and read passages but to search only about a third of the time),
+RL-trains the policy with GRPO against the BM25 engine, and validates it on held-out questions every
+10 steps. Reward and held-out EM rise within about 10 steps (the policy learns that searching pays).
+Everything lands in ``--out``: the world, ``train/metrics.jsonl``, ``train/curves.png``, checkpoints,
+the resolved config and package versions.
 
     zerosearch demo                      # runs/demo, seed 0
     zerosearch demo --steps 10 --out /tmp/demo
@@ -18,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 SHOWN = ("val/em", "val/f1", "val/searches", "val/answer_rate")
+VALIDATE_EVERY = 10
 
 
 def demo_config(world: Path, out: Path, steps: int, seed: int) -> dict[str, Any]:
@@ -37,7 +40,7 @@ def demo_config(world: Path, out: Path, steps: int, seed: int) -> dict[str, Any]
         "reward": {"metric": "f1"},
         "data": {"train": str(world / "train.jsonl"), "val": str(world / "test.jsonl"), "val_limit": 150,
                  "prompts_per_step": 16},
-        "validation": {"every": steps, "at_start": True},
+        "validation": {"every": min(VALIDATE_EVERY, steps), "at_start": True},
         "checkpoint": {"every": 0, "save_final": True},
         "logging": {"tensorboard": False, "progress": True},
     }
@@ -45,7 +48,7 @@ def demo_config(world: Path, out: Path, steps: int, seed: int) -> dict[str, Any]
 
 def main(
     out: Annotated[Path, typer.Option(help="directory for the toy world and the training run")] = Path("runs/demo"),
-    steps: Annotated[int, typer.Option(min=1, help="RL steps (16 questions x 8 samples each)")] = 80,
+    steps: Annotated[int, typer.Option(min=1, help="RL steps (16 questions x 8 samples each)")] = 30,
     seed: Annotated[int, typer.Option(help="seed for the world, the warm-start and the RL run")] = 0,
 ) -> None:
     """Run the embedded default: build a toy world, RL-train a tiny search agent, report before/after."""
@@ -62,7 +65,7 @@ def main(
     trainer = build_trainer(config)
     trainer.train()
     typer.echo(before_after(Path(config.output_dir) / "metrics.jsonl"))
-    typer.echo(f"outputs in {out} (metrics.jsonl, checkpoints, config and versions under {out / 'train'})")
+    typer.echo(f"outputs in {out}: curves.png, metrics.jsonl, checkpoints, config and versions under {out / 'train'}")
 
 
 def before_after(metrics_path: Path) -> str:

@@ -1,7 +1,7 @@
 """Build a complete toy world into one directory: corpus, questions, tokenizer and warm-started policy.
 
-Everything the toy RL runs need, from one seed, offline, in a few minutes on 2 CPU cores
-(1,500 warm-start steps: ~6 min on a loaded machine)::
+Everything the toy RL runs need, from one seed, offline, in a few minutes on one CPU core (the
+warm-start's skills stage stops when a reading check passes, ~1,000 steps; the habits stage is 200)::
 
     python -m zerosearch.toyworld.build --out runs/toyworld --seed 0
 
@@ -13,8 +13,9 @@ or from Python (the ``zerosearch demo`` command calls this)::
 Layout of ``out_dir``: ``corpus.jsonl`` (wiki-18 rows), ``world.json`` (every entity and fact),
 ``warmstart.jsonl`` / ``train.jsonl`` / ``test.jsonl`` (questions: ``id``, ``question``,
 ``golden_answers``, ``kind``), ``template.txt`` (the short raw prompt), ``demonstrations.jsonl`` (the
-warm-start episodes, for inspection), ``policy/`` (model and tokenizer, ``save_pretrained`` form) and
-``manifest.json`` (configs, versions, warm-start losses, timings). The same seed gives byte-identical
+warm-start episodes of both stages, for inspection), ``policy/`` (model and tokenizer, ``save_pretrained``
+form) and ``manifest.json`` (configs, versions, warm-start losses, reading checks, search probability,
+timings). The same seed gives byte-identical
 files except the timings in ``manifest.json``.
 """
 
@@ -31,14 +32,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from zerosearch import protocol
 from zerosearch.provenance import package_versions
+from zerosearch.search.base import SearchEngine
 from zerosearch.toyworld.demos import DemoMix, Demonstration, build_demonstrations
 from zerosearch.toyworld.model import TinyModelConfig
-from zerosearch.toyworld.warmstart import WarmStartConfig
+from zerosearch.toyworld.warmstart import WarmStartConfig, format_reading
 from zerosearch.toyworld.world import SPLITS, World, WorldConfig, generate_world, question_kind
 
 TEMPLATE_NAME = "template.txt"
 HELD_OUT_DEMOS = 96
+READING_CHECKS = 240
 
 
 class ToyBuildConfig(BaseModel):
@@ -49,8 +53,12 @@ class ToyBuildConfig(BaseModel):
     seed: int = Field(0, description="one seed for world, model init, demonstrations and warm-start")
     world: WorldConfig = Field(default_factory=WorldConfig)
     model: TinyModelConfig = Field(default_factory=TinyModelConfig)
-    demos: DemoMix = Field(default_factory=DemoMix)
-    warmstart: WarmStartConfig = Field(default_factory=WarmStartConfig)
+    demos: DemoMix = Field(default_factory=DemoMix, description="practice counts and the habits stage's mix")
+    skills: WarmStartConfig = Field(
+        default_factory=WarmStartConfig, description="stage 1: correct episodes + practice, until reading passes")
+    habits: WarmStartConfig = Field(
+        default_factory=lambda: WarmStartConfig(steps=200, learning_rate=3e-4, warmup_steps=10, log_every=50),
+        description="stage 2: the imperfect DemoMix, fixed steps at a lower learning rate")
     num_threads: int | None = Field(
         1, ge=1, description="torch CPU threads during the warm-start (1 is fastest for this size on a busy CPU)")
 
@@ -59,7 +67,8 @@ class ToyBuildConfig(BaseModel):
         return self.model_copy(update={
             "world": self.world.model_copy(update={"seed": self.seed}),
             "model": self.model.model_copy(update={"seed": self.seed}),
-            "warmstart": self.warmstart.model_copy(update={"seed": self.seed}),
+            "skills": self.skills.model_copy(update={"seed": self.seed}),
+            "habits": self.habits.model_copy(update={"seed": self.seed}),
         })
 
 
@@ -148,14 +157,44 @@ def tokenizer_texts(world: World, template: str) -> list[str]:
     return [*texts, template]
 
 
-def demonstration_record(demo: Demonstration) -> dict[str, Any]:
-    """A demonstration as JSON: behaviour, answer and its segments (policy flag + text)."""
+def demonstration_record(demo: Demonstration, stage: str) -> dict[str, Any]:
+    """A demonstration as JSON: warm-start stage, behaviour, answer and its segments (policy flag + text)."""
     return {
+        "stage": stage,
         "id": demo.example.id,
         "behaviour": demo.behaviour,
         "answer": demo.answer,
         "segments": [{"policy": s.policy, "text": s.text} for s in demo.segments],
     }
+
+
+@dataclass(frozen=True)
+class StageData:
+    """The demonstrations of both warm-start stages and the held-out episodes that measure them."""
+
+    skills: list[Demonstration]
+    habits: list[Demonstration]
+    checks: list[Demonstration]  # correct episodes about RL-train people: the reading check
+    held_out: list[Demonstration]  # imperfect episodes about RL-train people: the held-out loss
+    prompts: list[str]  # prompts of held-out (test) questions: the search probability
+
+
+def stage_data(world: World, engine: SearchEngine, template: str, mix: DemoMix, seed: int) -> StageData:
+    """Skills stage: correct episodes only (plus practice); habits stage: the imperfect ``mix``."""
+    correct = mix.model_copy(update={"no_search": 0.0, "wrong_doc": 0.0, "skip_hop": 0.0})
+    no_practice = {"copy_practice": 0, "read_practice": 0}
+    warmstart = world.questions("warmstart")
+    held_out = build_demonstrations(world, world.questions("train"), engine, template,
+                                    mix.model_copy(update=no_practice), seed + 1)
+    checks = build_demonstrations(world, world.questions("train")[:READING_CHECKS], engine, template,
+                                  correct.model_copy(update=no_practice))
+    return StageData(
+        skills=build_demonstrations(world, warmstart, engine, template, correct, seed),
+        habits=build_demonstrations(world, warmstart, engine, template, mix, seed + 2),
+        checks=checks,
+        held_out=held_out[:HELD_OUT_DEMOS],
+        prompts=[protocol.render_prompt(q.question, None, template, False) for q in world.questions("test")],
+    )
 
 
 def build_toy_world(
@@ -172,32 +211,24 @@ def build_toy_world(
     from zerosearch.search.bm25 import BM25SearchEngine
     from zerosearch.toyworld.model import build_tiny_llama
     from zerosearch.toyworld.tokenizer import build_tokenizer
-    from zerosearch.toyworld.warmstart import evaluate_loss, warm_start
 
     config = (config or ToyBuildConfig()).model_copy(update={"seed": seed}).seeded()
     paths = ToyWorldPaths(Path(out_dir))
     _prepare_dir(paths.root, overwrite)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    timings: dict[str, float] = {}
     start = time.perf_counter()
     world = generate_world(config.world)
     template = read_template()
     write_world_files(world, paths)
     engine = BM25SearchEngine(paths.corpus, progress=False)
     tokenizer = build_tokenizer(tokenizer_texts(world, template))
-    demos = build_demonstrations(world, world.questions("warmstart"), engine, template, config.demos, seed)
-    no_practice = config.demos.model_copy(update={"copy_practice": 0, "read_practice": 0})
-    held_out = build_demonstrations(world, world.questions("train"), engine, template, no_practice, seed + 1)
-    held_out = held_out[:HELD_OUT_DEMOS]
-    write_jsonl([demonstration_record(d) for d in demos], paths.demonstrations)
-    timings["data_s"] = time.perf_counter() - start
+    data = stage_data(world, engine, template, config.demos, seed)
+    write_jsonl([demonstration_record(d, "skills") for d in data.skills]
+                + [demonstration_record(d, "habits") for d in data.habits], paths.demonstrations)
+    timings = {"data_s": time.perf_counter() - start}
     model = build_tiny_llama(tokenizer, config.model)
-    loss_before = evaluate_loss(model, tokenizer, held_out)
-    start = time.perf_counter()
-    curve = warm_start(model, tokenizer, demos, config.warmstart, log=log)
-    timings["warmstart_s"] = time.perf_counter() - start
-    loss_after = evaluate_loss(model, tokenizer, held_out)
+    warm = warm_start_stages(model, tokenizer, data, config, log, timings)
     model.save_pretrained(paths.policy)
     tokenizer.save_pretrained(paths.policy)
     manifest = {
@@ -206,13 +237,48 @@ def build_toy_world(
         "sizes": {"passages": len(world.passages()), "vocab": len(tokenizer),
                   "parameters": sum(p.numel() for p in model.parameters()),
                   **{f"{s}_questions": len(world.questions(s)) for s in SPLITS}},
-        "behaviours": _count(d.behaviour for d in demos),
-        "warmstart": {"held_out_loss_before": loss_before, "held_out_loss_after": loss_after, "curve": curve},
+        "behaviours": {"skills": _count(d.behaviour for d in data.skills),
+                       "habits": _count(d.behaviour for d in data.habits)},
+        "warmstart": warm,
         "timings": timings,
     }
     paths.manifest.write_text(json.dumps(manifest, indent=1), "utf-8")
-    log(f"toy world built in {paths.root}: held-out policy-token loss {loss_before:.3f} -> {loss_after:.3f}")
+    log(f"toy world built in {paths.root}: reading {format_reading(warm['reading'])}; first action is a search "
+        f"with probability {warm['search_probability']:.2f}")
+    if not warm["passed_reading"]:
+        log(f"WARNING: after {warm['skills']['steps']} skills steps the policy reads answers out of passages "
+            f"below {config.skills.reading_target:.2f} ({format_reading(warm['reading'])}); RL will have little to "
+            "reinforce. Raise skills.steps (--steps) or try another --seed.")
     return paths
+
+
+def warm_start_stages(
+    model: Any, tokenizer: Any, data: StageData, config: ToyBuildConfig, log: Any, timings: dict[str, float]
+) -> dict[str, Any]:
+    """Skills stage (stops when reading passes), then habits stage; what each did, for the manifest."""
+    from zerosearch.toyworld.warmstart import evaluate_loss, reading_accuracy, search_probability, warm_start
+
+    loss_before = evaluate_loss(model, tokenizer, data.held_out)
+    start = time.perf_counter()
+    skills = warm_start(model, tokenizer, data.skills, config.skills, log=log, checks=data.checks)
+    timings["skills_s"] = time.perf_counter() - start
+    searching_after_skills = search_probability(model, tokenizer, data.prompts)
+    log(f"skills stage done after {skills.steps} steps; first action is a search with probability "
+        f"{searching_after_skills:.2f}")
+    start = time.perf_counter()
+    habits = warm_start(model, tokenizer, data.habits, config.habits, log=log)
+    timings["habits_s"] = time.perf_counter() - start
+    reading = reading_accuracy(model, tokenizer, data.checks)
+    return {
+        "held_out_loss_before": loss_before,
+        "held_out_loss_after": evaluate_loss(model, tokenizer, data.held_out),
+        "passed_reading": bool(skills.passed_reading),
+        "reading": reading,
+        "search_probability": search_probability(model, tokenizer, data.prompts),
+        "skills": {"steps": skills.steps, "reading_checks": skills.checks, "curve": skills.curve,
+                   "search_probability": searching_after_skills},
+        "habits": {"steps": habits.steps, "curve": habits.curve},
+    }
 
 
 def _count(items: Any) -> dict[str, int]:
@@ -236,12 +302,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="directory to build into")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=None, help="warm-start steps (default: WarmStartConfig)")
+    parser.add_argument("--steps", type=int, default=None, help="most skills-stage steps (default: WarmStartConfig)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     args = parser.parse_args(argv)
     config = ToyBuildConfig()
     if args.steps is not None:
-        config = config.model_copy(update={"warmstart": config.warmstart.model_copy(update={"steps": args.steps})})
+        config = config.model_copy(update={"skills": config.skills.model_copy(update={"steps": args.steps})})
     build_toy_world(args.out, seed=args.seed, config=config, overwrite=args.overwrite)
 
 

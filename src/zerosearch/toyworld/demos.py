@@ -16,6 +16,12 @@ sequences RL will produce. The mix is deliberately imperfect, so RL has room to 
   (same format as the corpus). The warm-start people's facts can be memorised, which gives a policy
   that never reads; facts drawn afresh per episode can only be read out of the ``<information>``.
 
+``no_search`` applies to the practice episodes too (they become a guess about the same question), so
+a policy trained on the mix searches only about ``1 - no_search`` of the time whatever the amount of
+practice: with the default 0.6 its greedy choice is to guess, and RL has to discover that searching
+pays, which is the behaviour ZeroSearch trains. The warm-start (``build.py``) first teaches the skills
+on the mix without its imperfect behaviours, then the habits on the mix itself.
+
     demos = build_demonstrations(world, world.questions("warmstart"), engine, template, DemoMix(), seed=0)
 """
 
@@ -46,12 +52,12 @@ class DemoMix(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    no_search: float = Field(0.2, ge=0.0, le=1.0, description="answer with a guess, no search")
+    no_search: float = Field(0.6, ge=0.0, le=1.0, description="answer with a guess, no search (practice included)")
     wrong_doc: float = Field(0.1, ge=0.0, le=1.0, description="answer with another result's fact")
     skip_hop: float = Field(0.3, ge=0.0, le=1.0, description="2-hop questions: guess after one search")
     top_k: int = Field(1, ge=1, description="documents per search (match the rollout's top_k_documents)")
     copy_practice: int = Field(1500, ge=0, description="extra question -> search-the-name practice episodes")
-    read_practice: int = Field(2500, ge=0, description="extra correct episodes over passages with random facts")
+    read_practice: int = Field(4000, ge=0, description="extra correct episodes over passages with random facts")
 
     @model_validator(mode="after")
     def _check_total(self) -> DemoMix:
@@ -158,28 +164,44 @@ def build_demonstrations(
     mix = mix or DemoMix()
     builder = _Builder(world, engine, template, mix, random.Random(seed))
     demos = [builder.build(ex) for ex in examples]
-    demos += build_copy_practice(world, mix.copy_practice, template, seed)
-    return demos + build_read_practice(world, mix.read_practice, template, seed)
+    demos += build_copy_practice(world, mix.copy_practice, template, seed, mix.no_search)
+    return demos + build_read_practice(world, mix.read_practice, template, seed, mix.no_search)
 
 
-def build_copy_practice(world: World, count: int, template: str, seed: int = 0) -> list[Demonstration]:
-    """``count`` prompt -> ``<search> name </search>`` episodes over random name combinations."""
+def guess_demonstration(world: World, example: QAExample, template: str, rng: random.Random) -> Demonstration:
+    """The ``no_search`` behaviour: answer ``example`` at once with a random entity of the right type."""
+    guess = rng.choice(world.candidates(question_kind(example)))
+    segments = (Segment(protocol.render_prompt(example.question, None, template, False), False),
+                Segment(answer_turn(guess), True))
+    return Demonstration(example, "no_search", segments, guess)
+
+
+def build_copy_practice(
+    world: World, count: int, template: str, seed: int = 0, no_search: float = 0.0
+) -> list[Demonstration]:
+    """``count`` prompt -> ``<search> name </search>`` episodes over random name combinations
+    (a ``no_search`` share of them are guesses instead)."""
     rng = random.Random(seed)
-    kinds: tuple[QuestionKind, ...] = ("born_in", "works_for", "birth_country")
     demos = []
     for i in range(count):
         name = f"{rng.choice(world.first_names)} {rng.choice(world.last_names)}"
-        kind = rng.choice(kinds)
+        kind = rng.choice(QUESTION_KINDS)
         question = QUESTION_TEMPLATES[kind].format(name=name)
         example = QAExample(f"practice{i:05d}-{kind}", question, ("unknown",), metadata={"kind": kind})
+        if rng.random() < no_search:
+            demos.append(guess_demonstration(world, example, template, rng))
+            continue
         segments = (Segment(protocol.render_prompt(question, None, template, False), False),
                     Segment(search_turn(name), True))
         demos.append(Demonstration(example, "copy_practice", segments, ""))
     return demos
 
 
-def build_read_practice(world: World, count: int, template: str, seed: int = 0) -> list[Demonstration]:
-    """``count`` correct episodes whose passages (made here, corpus format) state random facts."""
+def build_read_practice(
+    world: World, count: int, template: str, seed: int = 0, no_search: float = 0.0
+) -> list[Demonstration]:
+    """``count`` correct episodes whose passages (made here, corpus format) state random facts
+    (a ``no_search`` share of them are guesses instead)."""
     rng = random.Random(seed + 7919)
     demos = []
     for i in range(count):
@@ -199,6 +221,9 @@ def build_read_practice(world: World, count: int, template: str, seed: int = 0) 
                          Segment(information_block([Document(person.birth_city, city_text)]), False)]
         segments.append(Segment(answer_turn(answer), True))
         example = QAExample(f"{person.id}-{kind}", question, (answer,), metadata={"kind": kind})
+        if rng.random() < no_search:
+            demos.append(guess_demonstration(world, example, template, rng))
+            continue
         demos.append(Demonstration(example, "read_practice", tuple(segments), answer))
     return demos
 

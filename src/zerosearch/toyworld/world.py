@@ -37,7 +37,10 @@ QUESTION_TEMPLATES: dict[str, str] = {
     "birth_country": "In which country was {name} born?",
 }
 PERSON_TEXT = "{name} was born in {city} and works for {company}."
-CITY_TEXT = "{city} is a city in {country}."
+# "of", not "in": the person passage already says "born in <city>", and with two passages in context a
+# tiny policy reading "the word after *in*" took the city (seed 0: country read 0.2-0.5 after 3,000 steps
+# with "in", 1.0 after 1,250 with "of").
+CITY_TEXT = "{city} is a city of {country}."
 COMPANY_TEXT = "{company} is a company based in {city}."
 
 _CONSONANTS = "bdfgklmnprstvz"

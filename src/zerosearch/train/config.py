@@ -181,6 +181,7 @@ class LoggingSettings(_Section):
     wandb_project: str = Field("zerosearch", description="W&B project")
     episodes_every: int = Field(0, ge=0, description="write the step's episodes to episodes.jsonl every N steps")
     progress: bool = Field(True, description="show a progress bar")
+    plot: bool = Field(True, description="draw reward/searches/validation curves to <output_dir>/curves.png at the end")
 
 
 class ValidationSettings(_Section):

@@ -59,8 +59,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-
-
 def wrap_lora(model: Any, settings: LoraSettings) -> Any:
     """The model with trainable LoRA adapters (peft); other weights frozen."""
     from peft import LoraConfig, get_peft_model
@@ -253,6 +251,10 @@ class Trainer:
             logger.close()
             if bar is not None:
                 bar.close()
+        if cfg.logging.plot and logger.jsonl.is_file():
+            from zerosearch.train.plot import plot_run_curves
+
+            plot_run_curves(logger.jsonl, self.output_dir / "curves.png")
         return metrics
 
     # ------------------------------------------------------------------ outputs
