@@ -118,7 +118,8 @@ def test_reward_rises_on_the_capital_world(world, tmp_path, estimator):
     """Learning is possible here: the warm start writes the answer format but often guesses the wrong
     capital (sampled reward ~0.4); 20 steps of 4 questions x 8 samples lift it with every estimator
     (GRPO, seeds 0 and 1: ~0.70 and ~0.64 over the last five steps)."""
-    config = _config(world, tmp_path, estimator, total_steps=20, algorithm={"kl": {"coef": 0.0}, "micro_batch_size": 16},
+    config = _config(world, tmp_path, estimator, total_steps=20,
+                     algorithm={"kl": {"coef": 0.0}, "micro_batch_size": 16},
                      optimizer={"lr": 1e-3, "warmup_steps": 0}, rollout={"n_samples": 8},
                      data={"prompts_per_step": 4}, checkpoint={"save_final": False},
                      logging={"tensorboard": False, "episodes_every": 0, "progress": False})

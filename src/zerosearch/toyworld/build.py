@@ -214,7 +214,7 @@ def build_toy_world(
 
     config = (config or ToyBuildConfig()).model_copy(update={"seed": seed}).seeded()
     paths = ToyWorldPaths(Path(out_dir))
-    _prepare_dir(paths.root, overwrite)
+    prepare_dir(paths.root, overwrite)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     start = time.perf_counter()
@@ -288,7 +288,7 @@ def _count(items: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _prepare_dir(root: Path, overwrite: bool) -> None:
+def prepare_dir(root: Path, overwrite: bool) -> None:
     """Refuse to mix a new build into an old one unless ``overwrite``."""
     if root.exists() and any(root.iterdir()):
         if not overwrite:

@@ -9,6 +9,9 @@ exactly and protocol parsing (which strips spaces) works on the decoded text.
 
     tok = build_tokenizer(texts)        # every word in ``texts`` gets an id
     tok.save_pretrained("policy/")      # reload with AutoTokenizer.from_pretrained("policy/")
+
+:func:`build_spaced_tokenizer` is the variant for a model whose output text is parsed (the toy simulator):
+it decodes with the original spacing.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from zerosearch import protocol
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+#: Marks "a space came before this word" in :func:`build_spaced_tokenizer` (SentencePiece's convention).
+SPACE = "\u2581"
 SPECIAL_TOKENS = (PAD, EOS, UNK)
 PROTOCOL_TAGS = (
     protocol.THINK_OPEN,
@@ -62,6 +67,18 @@ def words_of(texts: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def split_words(text: str) -> list[str]:
+    """The words a toy tokenizer splits ``text`` into (tags excluded), in order, repeats kept.
+
+    Whitespace only separates words, so texts that differ only in spacing split (and encode) alike:
+
+    >>> split_words("(Title: Kovani Tesu) born.") == split_words("( Title : Kovani Tesu ) born .")
+    True
+    """
+    pre = _pre_tokenizer()
+    return [word for part in _split_tags(text, "|".join(PROTOCOL_TAGS)) for word, _ in pre.pre_tokenize_str(part)]
+
+
 def _split_tags(text: str, tags: str) -> list[str]:
     """``text`` with the protocol tags removed (they are added tokens, not vocabulary words)."""
     return re.split(tags, text)
@@ -88,6 +105,46 @@ def build_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
         padding_side="left",
         clean_up_tokenization_spaces=False,
         model_max_length=1024,
+    )
+
+
+def _spaced_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    """Split at spaces, keeping each as a ``▁`` prefix of the next word, then isolate punctuation."""
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="always", split=True),
+        pre_tokenizers.Punctuation(behavior="isolated"),
+    ])
+
+
+def build_spaced_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer whose decoding restores spacing (runs of whitespace become one space).
+
+    :func:`build_tokenizer` decodes ``"Doc 2:"`` as ``"Doc 2 :"``; a model whose *output text* matters (the
+    toy simulator, whose results are parsed and whose stop string ``"Doc k+1:"`` transformers must be able
+    to spell from token strings) needs the spacing back. Each word comes in two forms, after a space
+    (``▁word``) or not (``word``); a space before punctuation is its own ``▁`` token. No protocol tags are
+    added: nothing here needs them as single tokens.
+
+    >>> tok = build_spaced_tokenizer(["Doc 1: (Title: Kovani Tesu) born."])
+    >>> tok.decode(tok("Doc 1: (Title: Kovani Tesu) born.")["input_ids"])
+    'Doc 1: (Title: Kovani Tesu) born.'
+    """
+    normalizer = normalizers.Replace(Regex(r"\s+"), " ")
+    pre = _spaced_pre_tokenizer()
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for text in [*PROTOCOL_TEXTS, *texts]:
+        for piece, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)):
+            bare = piece.removeprefix(SPACE)
+            for form in (bare, SPACE + bare) if bare[:1].isalnum() else (piece,):
+                vocab.setdefault(form, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+    core.normalizer = normalizer
+    core.pre_tokenizer = pre
+    core.decoder = decoders.Metaspace(replacement=SPACE, prepend_scheme="always", split=True)
+    core.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token=PAD, eos_token=EOS, unk_token=UNK, padding_side="left",
+        clean_up_tokenization_spaces=False, model_max_length=1024,
     )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +37,12 @@ from zerosearch.toyworld.demos import Demonstration, tokenize_demonstration
 IGNORE_INDEX = -100
 
 
-class WarmStartConfig(BaseModel):
-    """Optimisation settings of the warm-start."""
+class SFTConfig(BaseModel):
+    """Optimisation settings of a supervised fine-tuning run on (ids, mask) rows."""
 
     model_config = ConfigDict(extra="forbid")
 
-    steps: int = Field(3000, ge=0, description="most optimizer steps (fewer when the reading check passes early)")
+    steps: int = Field(3000, ge=0, description="most optimizer steps")
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(
         1e-3, gt=0.0, description="3e-3 learned to copy names but never to read the passages (seeds 0 and 1)")
@@ -50,6 +51,11 @@ class WarmStartConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0.0)
     seed: int = Field(0, description="seeds batch order and dropout-free training")
     log_every: int = Field(100, ge=1)
+
+
+class WarmStartConfig(SFTConfig):
+    """A warm-start stage: SFT settings plus the reading check that can end it early."""
+
     check_every: int = Field(250, ge=1, description="steps between teacher-forced reading checks")
     reading_target: float = Field(
         0.95, ge=0.0, le=1.0, description="stop once every question kind is read at least this accurately")
@@ -87,7 +93,7 @@ def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Ran
     return batches
 
 
-def _lr_factor(step: int, config: WarmStartConfig) -> float:
+def _lr_factor(step: int, config: SFTConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak."""
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
@@ -116,9 +122,9 @@ class WarmStartReport:
 
 
 class _Stepper:
-    """One optimizer step at a time over length-bucketed epochs of the demonstrations."""
+    """One optimizer step at a time over length-bucketed epochs of (ids, mask) rows."""
 
-    def __init__(self, model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int, config: WarmStartConfig):
+    def __init__(self, model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int, config: SFTConfig):
         import torch
 
         self.model, self.rows, self.pad_id, self.config = model, rows, pad_id, config
@@ -145,6 +151,43 @@ class _Stepper:
         return loss.item()
 
 
+def train_rows(
+    model: Any,
+    rows: list[tuple[list[int], list[int]]],
+    pad_id: int,
+    config: SFTConfig,
+    log: Any = print,
+    *,
+    name: str = "warm-start",
+    check: Callable[[int, WarmStartReport], bool] | None = None,
+    check_every: int = 0,
+) -> WarmStartReport:
+    """SFT ``model`` in place on ``(ids, mask)`` rows, loss on mask-1 tokens only (the toy policy's
+    warm-start and the toy simulator share this loop). ``check(step, report)`` runs every ``check_every``
+    steps and after the last one; returning True stops the run there."""
+    if not rows:
+        raise ValueError(f"{name} needs at least one training row")
+    stepper = _Stepper(model, rows, pad_id, config)
+    report = WarmStartReport()
+    model.train()
+    start, running = time.perf_counter(), 0.0
+    for step in range(1, config.steps + 1):
+        running += stepper.step()
+        report.steps = step
+        if step % config.log_every == 0 or step == config.steps:
+            n = (step - 1) % config.log_every + 1
+            report.curve.append({"step": step, "loss": running / n, "seconds": time.perf_counter() - start})
+            log(f"{name} step {step}/{config.steps} loss {running / n:.4f}")
+            running = 0.0
+        if check is not None and check_every and (step % check_every == 0 or step == config.steps):
+            stop = check(step, report)
+            model.train()
+            if stop:
+                break
+    model.eval()
+    return report
+
+
 def warm_start(
     model: Any,
     tokenizer: Any,
@@ -158,27 +201,19 @@ def warm_start(
     config = config or WarmStartConfig()
     if not demos:
         raise ValueError("warm_start needs at least one demonstration")
-    stepper = _Stepper(model, [tokenize_demonstration(d, tokenizer) for d in demos], tokenizer.pad_token_id, config)
-    report = WarmStartReport(passed_reading=False if checks else None)
-    model.train()
-    start, running = time.perf_counter(), 0.0
-    for step in range(1, config.steps + 1):
-        running += stepper.step()
-        report.steps = step
-        if step % config.log_every == 0 or step == config.steps:
-            n = (step - 1) % config.log_every + 1
-            report.curve.append({"step": step, "loss": running / n, "seconds": time.perf_counter() - start})
-            log(f"warm-start step {step}/{config.steps} loss {running / n:.4f}")
-            running = 0.0
-        if checks and (step % config.check_every == 0 or step == config.steps):
-            reading = reading_accuracy(model, tokenizer, checks)
-            report.checks.append({"step": step, "reading": reading})
-            log(f"warm-start step {step}: teacher-forced reading accuracy {format_reading(reading)}")
-            model.train()
-            if min(reading.values()) >= config.reading_target:
-                report.passed_reading = True
-                break
-    model.eval()
+
+    def reading_check(step: int, report: WarmStartReport) -> bool:
+        reading = reading_accuracy(model, tokenizer, checks or [])
+        report.checks.append({"step": step, "reading": reading})
+        log(f"warm-start step {step}: teacher-forced reading accuracy {format_reading(reading)}")
+        report.passed_reading = min(reading.values()) >= config.reading_target
+        return report.passed_reading
+
+    rows = [tokenize_demonstration(d, tokenizer) for d in demos]
+    report = train_rows(model, rows, tokenizer.pad_token_id, config, log,
+                        check=reading_check if checks else None, check_every=config.check_every)
+    if checks:
+        report.passed_reading = bool(report.passed_reading)
     return report
 
 

@@ -162,6 +162,13 @@ class World:
             for kind in kinds
         ]
 
+    @classmethod
+    def from_record(cls, record: dict) -> World:
+        """The world :meth:`to_record` described (``world.json`` of a build)."""
+        return cls(WorldConfig(**record["config"]), tuple(record["first_names"]), tuple(record["last_names"]),
+                   tuple(record["countries"]), dict(record["city_country"]), dict(record["company_city"]),
+                   tuple(Person(**p) for p in record["people"]))
+
     def to_record(self) -> dict:
         """JSON-able description of the whole world (written as ``world.json``)."""
         return {
