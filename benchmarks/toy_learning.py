@@ -2,7 +2,9 @@
 
 Builds (or reuses) a seeded toy world with its warm-started policy, evaluates the policy on held-out
 questions with the real BM25 engine (greedy and sampled), runs ``zerosearch train`` for each toy config
-(GRPO, REINFORCE++, REINFORCE++-baseline, PPO), and evaluates again. Prints a table and writes
+(GRPO, REINFORCE++, REINFORCE++-baseline, PPO against BM25, and REINFORCE++-baseline against the toy
+simulator with the noise curriculum: ZeroSearch's arm, built once into ``<world>/simulator``), and
+evaluates again, always with real BM25. Prints a table and writes
 ``benchmarks/results/toy_learning.json`` (reward curve per run included) and a picture of the reward
 curves beside it (``toy_learning.png``)::
 
@@ -18,7 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ALGOS = ("grpo", "reinforce_pp", "reinforce_pp_baseline", "ppo")
+ALGOS = ("grpo", "reinforce_pp", "reinforce_pp_baseline", "ppo", "reinforce_pp-simulated")
+SIMULATED = "-simulated"  # config suffix: trains against the toy simulator (built once into <world>/simulator)
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,6 +45,8 @@ def toy_train_config(algo: str, world: Path, steps: int, seed: int, threads: int
     """configs/toy-<algo>.yaml with its paths pointed at ``world`` and the run's length and seed."""
     from zerosearch.train.config import load_config
 
+    if algo.endswith(SIMULATED):
+        extra = {**extra, "engine.generator.model": str(world / "simulator")}
     return load_config(ROOT / "configs" / f"toy-{algo}.yaml", {**extra,
         "seed": seed, "total_steps": steps, "num_threads": threads, "output_dir": str(out_dir),
         "model.name_or_path": str(world / "policy"), "rollout.template_path": str(world / "template.txt"),
@@ -116,6 +121,10 @@ def main() -> None:
     start = time.perf_counter()
     if args.rebuild or not is_current_build(args.world, args.seed):
         build_toy_world(args.world, seed=args.seed, overwrite=True)
+    if any(a.endswith(SIMULATED) for a in args.algos) and not (args.world / "simulator" / "manifest.json").is_file():
+        from zerosearch.toyworld.simulator import SimulatorConfig, build_simulator
+
+        build_simulator(args.world, args.world / "simulator", SimulatorConfig(seed=args.seed), overwrite=True)
     build_s = time.perf_counter() - start
     examples = load_toy_questions(args.world / "test.jsonl", args.eval_questions)
     bm25 = BM25SearchEngine(args.world / "corpus.jsonl", progress=False)
@@ -127,6 +136,7 @@ def main() -> None:
               "seed": args.seed, "rl_seed": args.rl_seed, "steps": args.steps,
               "eval_questions": len(examples), "eval_samples": args.eval_samples, "build_seconds": build_s,
               "manifest": json.loads((args.world / "manifest.json").read_text()), "before": before, "runs": runs,
+              "simulator": _simulator_figures(args.world),
               "out": str(args.out)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
@@ -158,17 +168,23 @@ def plot_curves(result: dict, path: Path) -> Path:
     return path
 
 
+def _simulator_figures(world: Path) -> dict | None:
+    """The toy simulator's own measurements (useful hit, leniency, noisy leak), when one was built."""
+    manifest = world / "simulator" / "manifest.json"
+    return json.loads(manifest.read_text())["metrics"] if manifest.is_file() else None
+
+
 def print_table(result: dict) -> None:
     b = result["before"]
     print(f"toy world {result['world']} (seed {result['seed']}); held-out {result['eval_questions']} questions, "
           f"BM25 top-1; RL {result['steps']} steps, lr {result['lr']}, prompts/step {result['prompts']} x 8 samples")
-    print(f"{'run':24s} {'greedy EM':>9s} {'sampled EM':>10s} {'sampled F1':>10s} {'search':>6s} {'copy':>5s} "
+    print(f"{'run':26s} {'greedy EM':>9s} {'sampled EM':>10s} {'sampled F1':>10s} {'search':>6s} {'copy':>5s} "
           f"{'reward first5 -> last5':>24s} {'s/step':>6s}")
-    print(f"{'warm-start (before RL)':24s} {b['greedy']['em']:9.3f} {b['sampled']['em']:10.3f} "
+    print(f"{'warm-start (before RL)':26s} {b['greedy']['em']:9.3f} {b['sampled']['em']:10.3f} "
           f"{b['sampled']['f1']:10.3f} {b['sampled']['searched']:6.2f} {b['sampled']['copy_rate']:5.2f}")
     for r in result["runs"]:
         a = r["after"]
-        print(f"{r['algo']:24s} {a['greedy']['em']:9.3f} {a['sampled']['em']:10.3f} {a['sampled']['f1']:10.3f} "
+        print(f"{r['algo']:26s} {a['greedy']['em']:9.3f} {a['sampled']['em']:10.3f} {a['sampled']['f1']:10.3f} "
               f"{a['sampled']['searched']:6.2f} {a['sampled']['copy_rate']:5.2f} "
               f"{r['reward_first5']:11.3f} -> {r['reward_last5']:.3f} {r['seconds_per_step']:8.2f}")
     print(f"wrote {result['out']}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zerosearch.cli.demo import before_after, demo_config
+from zerosearch.cli.demo import DemoEngine, before_after, demo_config
 from zerosearch.train.config import TrainConfig
 
 
@@ -20,7 +20,21 @@ def test_embedded_config_is_a_valid_train_config(tmp_path: Path) -> None:
     assert config.validation.at_start and config.validation.every == 5  # never later than the last step
     longer = TrainConfig.model_validate(demo_config(tmp_path / "world", tmp_path, steps=30, seed=3))
     assert longer.validation.every == 10
-    assert config.engine.kind == "bm25"
+
+
+def test_default_trains_on_the_simulator_and_validates_on_bm25(tmp_path: Path) -> None:
+    """ZeroSearch's split: the simulator (no answer hint) under the noise curriculum for training, the
+    real engine for held-out scores; ``--engine bm25`` swaps only the training engine."""
+    world = tmp_path / "world"
+    simulated = TrainConfig.model_validate(demo_config(world, tmp_path, steps=30, seed=3))
+    assert simulated.engine.kind == "simulated" and simulated.engine.mode == "finetuned"
+    assert simulated.engine.include_question_and_answer is False
+    assert Path(simulated.engine.generator.model) == world / "simulator"
+    assert simulated.curriculum.probability(0) == 0.0 and abs(simulated.curriculum.probability(30) - 0.3) < 1e-9
+    assert simulated.validation.engine.kind == "bm25"
+    real = TrainConfig.model_validate(demo_config(world, tmp_path, steps=30, seed=3, engine=DemoEngine.BM25))
+    assert real.engine.kind == "bm25" and real.validation.engine == simulated.validation.engine
+    assert real.curriculum.probability(30) == 0.0
 
 
 def test_before_after_reports_first_and_last_validation(tmp_path: Path) -> None:
