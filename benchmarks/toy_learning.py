@@ -94,7 +94,8 @@ def run_algo(algo: str, args: argparse.Namespace, examples, bm25, base_rollout) 
     curve = reward_curve(run_dir)
     return {"algo": algo, "estimator": config.algorithm.estimator, "train_seconds": seconds,
             "seconds_per_step": seconds / args.steps, "after": after, "reward_curve": curve,
-            "reward_first5": window_mean(curve, True), "reward_last5": window_mean(curve, False)}
+            "reward_step1": curve[0]["reward"], "reward_first5": window_mean(curve, True),
+            "reward_last5": window_mean(curve, False)}
 
 
 def is_current_build(world: Path, seed: int) -> bool:
@@ -146,12 +147,9 @@ def main() -> None:
 
 def plot_curves(result: dict, path: Path) -> Path:
     """Reward per step of every run, one line per algorithm, with the held-out EM before/after in the legend."""
-    import matplotlib
+    from zerosearch.plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = pyplot().subplots(figsize=(6.4, 3.6))
     before = result["before"]["greedy"]["em"]
     for run in result["runs"]:
         steps = [c["step"] for c in run["reward_curve"]]
@@ -162,10 +160,7 @@ def plot_curves(result: dict, path: Path) -> Path:
     ax.set_title(f"toy world seed {result['seed']}, RL seed {result['rl_seed']}: reward per step", fontsize="medium")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)
 
 
 def _simulator_figures(world: Path) -> dict | None:
@@ -179,14 +174,14 @@ def print_table(result: dict) -> None:
     print(f"toy world {result['world']} (seed {result['seed']}); held-out {result['eval_questions']} questions, "
           f"BM25 top-1; RL {result['steps']} steps, lr {result['lr']}, prompts/step {result['prompts']} x 8 samples")
     print(f"{'run':26s} {'greedy EM':>9s} {'sampled EM':>10s} {'sampled F1':>10s} {'search':>6s} {'copy':>5s} "
-          f"{'reward first5 -> last5':>24s} {'s/step':>6s}")
+          f"{'reward step 1 -> last 5':>24s} {'s/step':>6s}")
     print(f"{'warm-start (before RL)':26s} {b['greedy']['em']:9.3f} {b['sampled']['em']:10.3f} "
           f"{b['sampled']['f1']:10.3f} {b['sampled']['searched']:6.2f} {b['sampled']['copy_rate']:5.2f}")
     for r in result["runs"]:
         a = r["after"]
         print(f"{r['algo']:26s} {a['greedy']['em']:9.3f} {a['sampled']['em']:10.3f} {a['sampled']['f1']:10.3f} "
               f"{a['sampled']['searched']:6.2f} {a['sampled']['copy_rate']:5.2f} "
-              f"{r['reward_first5']:11.3f} -> {r['reward_last5']:.3f} {r['seconds_per_step']:8.2f}")
+              f"{r['reward_step1']:11.3f} -> {r['reward_last5']:.3f} {r['seconds_per_step']:8.2f}")
     print(f"wrote {result['out']}")
 
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from zerosearch.evaluation.tables import AVG, METRIC_TITLES, ResultTable
+from zerosearch.plotting import pyplot, save_png
 
 
 def plot_table(table: ResultTable, path: str | Path, *, metric: str = "em", title: str | None = None) -> Path:
     """Save a grouped bar chart of ``metric`` (in %) as PNG; returns the path."""
     if metric not in table.metrics:
         raise ValueError(f"metric {metric!r} is not in the table; choose one of {', '.join(table.metrics)}")
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     columns = [*table.datasets, AVG]
     width = 0.8 / max(len(table.methods), 1)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(columns) + 2), 4.0))
@@ -30,9 +27,4 @@ def plot_table(table: ResultTable, path: str | Path, *, metric: str = "em", titl
     ax.set_ylabel(f"{METRIC_TITLES.get(metric, metric)} (%)")
     ax.set_title(title or f"{METRIC_TITLES.get(metric, metric)} by dataset")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_png(fig, path, dpi=120)

@@ -27,11 +27,12 @@ Cache layout (why positions stay right). Between turns a row's cache is stored c
    tokens generated after a row stopped (generate keeps feeding pads to finished rows, mask 1) and of
    tokens cut off by ``_cut`` are dropped: they never become context.
 
-Measured (``benchmarks/bench_rollout.py --reuse-kv-cache both --threads 1``, CPU, batch 8, 2 searches +
-answer, sampled at temperature 1, identical token ids in both modes): SmolLM2-135M rollouts 1.8x faster
-(overhead over raw ``model.generate`` +409% -> +175% with whole wiki passages, +240% -> +86% with
-128-token blocks). What remains is prefilling the injected blocks themselves (with whole passages 4.8x
-as many tokens as the policy generates) and decoding over longer contexts: work raw generate never does.
+Measured (``benchmarks/bench_rollout.py --reuse-kv-cache both --threads 1 --repeats 2``, quiet CPU, batch 8,
+2 searches + answer, sampled at temperature 1, identical token ids in both modes): SmolLM2-135M rollouts
+1.43x faster with 128-token information blocks (overhead over raw ``model.generate`` +72% -> +21%) and
+1.31x with whole wiki passages (+151% -> +92%). What remains is prefilling the injected blocks themselves
+(with whole passages 4.8x as many tokens as the policy generates): against one ``generate`` over the same
+prefilled and decoded tokens the cached rollout is 7-19% faster (``docs/benchmarks.md``).
 
 Rows whose key is missing from a call are released (their episode ended), so memory follows the active
 batch. Only models whose ``DynamicCache`` has plain full-attention layers are supported (Llama, Qwen2,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from zerosearch.plotting import pyplot, save_png
+
 #: (metric key, panel title) drawn when present; validation keys are drawn as points on their steps.
 PANELS: tuple[tuple[str, str], ...] = (
     ("rollout/reward", "reward (sampled episodes)"),
@@ -48,11 +50,7 @@ def plot_run_curves(metrics_path: str | Path, out_path: str | Path, *, title: st
     panels = [(key, name) for key, name in PANELS if series(rows, key)[0]]
     if not panels:
         raise ValueError(f"{metrics_path} logs none of {[key for key, _ in PANELS]}")
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
     for ax, (key, name) in zip(axes[0], panels, strict=True):
         steps, values = series(rows, key)
@@ -61,9 +59,4 @@ def plot_run_curves(metrics_path: str | Path, out_path: str | Path, *, title: st
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.suptitle(title or str(Path(metrics_path).parent.name), fontsize="medium")
-    fig.tight_layout()
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_png(fig, out_path, dpi=110)
