@@ -45,13 +45,13 @@ def toy_train_config(algo: str, world: Path, steps: int, seed: int, threads: int
     """configs/toy-<algo>.yaml with its paths pointed at ``world`` and the run's length and seed."""
     from zerosearch.train.config import load_config
 
-    if algo.endswith(SIMULATED):
-        extra = {**extra, "engine.generator.model": str(world / "simulator")}
-    return load_config(ROOT / "configs" / f"toy-{algo}.yaml", {**extra,
+    engine = {"engine.generator.model": str(world / "simulator")} if algo.endswith(SIMULATED) else {
+        "engine.corpus": str(world / "corpus.jsonl")}
+    return load_config(ROOT / "configs" / f"toy-{algo}.yaml", {**extra, **engine,
         "seed": seed, "total_steps": steps, "num_threads": threads, "output_dir": str(out_dir),
         "model.name_or_path": str(world / "policy"), "rollout.template_path": str(world / "template.txt"),
-        "engine.corpus": str(world / "corpus.jsonl"), "data.train": str(world / "train.jsonl"),
-        "data.val": None, "validation.every": 0, "validation.at_start": False,
+        "data.train": str(world / "train.jsonl"),
+        "data.val": None, "validation.every": 0, "validation.at_start": False, "validation.engine": None,
     })
 
 
@@ -132,15 +132,17 @@ def main() -> None:
     base_rollout = toy_train_config(args.algos[0], args.world, 1, 0, args.threads, Path("unused")).rollout
     policy = TransformersGenerator.from_pretrained(str(args.world / "policy"), device="cpu", dtype="float32")
     before = evaluate(policy, bm25, examples, base_rollout, args.eval_samples)
-    runs = [run_algo(algo, args, examples, bm25, base_rollout) for algo in args.algos]
     result = {"world": str(args.world), "lr": args.lr, "prompts": args.prompts,
               "seed": args.seed, "rl_seed": args.rl_seed, "steps": args.steps,
               "eval_questions": len(examples), "eval_samples": args.eval_samples, "build_seconds": build_s,
-              "manifest": json.loads((args.world / "manifest.json").read_text()), "before": before, "runs": runs,
-              "simulator": _simulator_figures(args.world),
+              "manifest": json.loads((args.world / "manifest.json").read_text()), "before": before, "runs": [],
+              "simulator": _simulator_figures(args.world), "complete": False,
               "out": str(args.out)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    for algo in args.algos:  # the JSON is rewritten after every run, so a crash loses only the run in flight
+        result["runs"].append(run_algo(algo, args, examples, bm25, base_rollout))
+        result["complete"] = len(result["runs"]) == len(args.algos)
+        args.out.write_text(json.dumps(result, indent=1))
     print_table(result)
     print(f"wrote {plot_curves(result, args.out.with_suffix('.png'))}")
 
