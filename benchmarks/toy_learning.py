@@ -67,7 +67,8 @@ def evaluate(policy, engine, examples, rollout, samples: int) -> dict[str, dict[
 def reward_curve(run_dir: Path) -> list[dict[str, float]]:
     """(step, reward, em, searches) per logged step of a run's metrics.jsonl."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    keys = {"rollout/reward": "reward", "rollout/em": "em", "rollout/searches": "searches"}
+    keys = {"rollout/reward": "reward", "rollout/em": "em", "rollout/searches": "searches",
+            "noise_probability": "noise"}
     return [{"step": r["step"], **{v: r[k] for k, v in keys.items() if k in r}} for r in rows if "rollout/reward" in r]
 
 
@@ -156,6 +157,9 @@ def plot_curves(result: dict, path: Path) -> Path:
     for run in result["runs"]:
         steps = [c["step"] for c in run["reward_curve"]]
         label = f"{run['algo']} (held-out greedy EM {before:.2f} -> {run['after']['greedy']['em']:.2f})"
+        noise = max(c.get("noise", 0.0) for c in run["reward_curve"])
+        if noise > 0:  # the simulator's noisy results lower the training reward, not the held-out score
+            label += f"\n  trained on noisy simulated results (p up to {noise:.2f})"
         ax.plot(steps, [c["reward"] for c in run["reward_curve"]], label=label)
     ax.set_xlabel("RL step")
     ax.set_ylabel("reward of sampled episodes (F1)")
