@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml Makefile
 	touch $@
 
 # llama.cpp's OpenAI-compatible server: the real peer for the OpenAI backend's tests (builds from source).
+# Portable CPU flags, not -march=native: on VMs whose CPU advertises AMX without enabling it, a native
+# build runs AMX tile instructions and the server dies with a general protection fault on its first
+# multi-token prompt. --no-cache-dir keeps pip from reusing a wheel built with other flags.
+LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(LLAMACPP_STAMP): $(STAMP)
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install --quiet 'llama-cpp-python[server]==0.3.36'
+	CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+		$(BIN)/pip install --quiet --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 	touch $@
 
 install: $(STAMP)
