@@ -171,3 +171,11 @@ def test_warm_start_stops_at_the_first_passing_reading_check(built):
     assert failing.passed_reading is False and failing.steps == 6 and [c["step"] for c in failing.checks] == [2, 4, 6]
     unchecked = warm_start(model, tokenizer, demos, config, log=lambda _: None)
     assert unchecked.passed_reading is None and unchecked.steps == 6 and not unchecked.checks
+
+
+def test_build_cli_refuses_a_non_empty_directory_with_exit_2(built, capsys):
+    from zerosearch.toyworld.build import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(built.root)])
+    assert exit_info.value.code == 2 and "--overwrite" in capsys.readouterr().err

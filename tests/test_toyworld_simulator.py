@@ -308,3 +308,10 @@ def test_docstring_examples(module):
     module = importlib.import_module(module) if isinstance(module, str) else module
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_cli_names_a_missing_world_and_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        sim.main(["--world", str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 2
+    assert "world.json is missing" in capsys.readouterr().err

@@ -308,7 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     config = ToyBuildConfig()
     if args.steps is not None:
         config = config.model_copy(update={"skills": config.skills.model_copy(update={"steps": args.steps})})
-    build_toy_world(args.out, seed=args.seed, config=config, overwrite=args.overwrite)
+    try:
+        build_toy_world(args.out, seed=args.seed, config=config, overwrite=args.overwrite)
+    except FileExistsError as err:
+        parser.error(str(err))  # exit code 2 with the reason, not a traceback
 
 
 if __name__ == "__main__":

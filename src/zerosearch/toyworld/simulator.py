@@ -377,7 +377,10 @@ def main(argv: list[str] | None = None) -> None:
     config = SimulatorConfig(seed=args.seed)
     if args.steps is not None:
         config = config.model_copy(update={"sft": config.sft.model_copy(update={"steps": args.steps})})
-    build_simulator(args.world, args.out, config, overwrite=args.overwrite)
+    try:
+        build_simulator(args.world, args.out, config, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        parser.error(str(err))  # exit code 2 with the reason, not a traceback
 
 
 if __name__ == "__main__":
