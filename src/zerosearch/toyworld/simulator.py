@@ -204,19 +204,6 @@ def encode_example(example: SimExample, tokenizer: Any, k: int) -> tuple[list[in
 
 
 # ---- training -----------------------------------------------------------------------------------------
-def masked_loss(model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 128) -> float:
-    """Mean cross-entropy over the document tokens of ``rows`` (no gradient), weighted by batch."""
-    import torch
-
-    from zerosearch.toyworld.warmstart import policy_token_loss
-
-    model.eval()
-    with torch.no_grad():
-        losses = [policy_token_loss(model, rows[i : i + batch_size], pad_id).item()
-                  for i in range(0, len(rows), batch_size)]
-    return sum(losses) / len(losses)
-
-
 def train_simulator(
     model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int, config: SimulatorConfig, log: Any = print
 ) -> list[dict[str, float]]:
@@ -323,6 +310,7 @@ def build_simulator(
     from zerosearch.search.factory import build_engine
     from zerosearch.toyworld.build import prepare_dir
     from zerosearch.toyworld.model import build_tiny_llama
+    from zerosearch.toyworld.warmstart import rows_loss
 
     config = config or SimulatorConfig()
     world_dir = Path(world_dir)
@@ -337,11 +325,11 @@ def build_simulator(
     rows = [encode_example(e, tokenizer, config.top_k) for e in examples]
     model = build_tiny_llama(tokenizer, config.model.model_copy(update={"seed": config.seed}))
     probe = random.Random(config.seed).sample(rows, min(512, len(rows)))
-    loss_before = masked_loss(model, probe, tokenizer.pad_token_id)
+    loss_before = rows_loss(model, probe, tokenizer.pad_token_id, batch_size=128)
     start = time.perf_counter()
     curve = train_simulator(model, rows, tokenizer.pad_token_id, config, log)
     sft_seconds = time.perf_counter() - start
-    loss_after = masked_loss(model, probe, tokenizer.pad_token_id)
+    loss_after = rows_loss(model, probe, tokenizer.pad_token_id, batch_size=128)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     engine_config = simulator_engine_config(out, config)

@@ -229,22 +229,28 @@ def reading_accuracy(model: Any, tokenizer: Any, demos: list[Demonstration], bat
     On correct episodes about people the warm-start never saw, this isolates *reading*: the answer is
     in the last ``<information>`` block and nowhere in the weights. Chance is 1 / number of candidates.
     """
+    answer_open = tokenizer.convert_tokens_to_ids(protocol.ANSWER_OPEN)
+    prefixes, targets = zip(*(_answer_prefix(d, tokenizer, answer_open) for d in demos), strict=True)
+    predicted = last_token_logits(model, list(prefixes), tokenizer.pad_token_id, batch_size).argmax(-1).tolist()
+    hits: dict[str, list[bool]] = {}
+    for demo, guess, target in zip(demos, predicted, targets, strict=True):
+        hits.setdefault(demo.example.metadata.get("kind", "?"), []).append(guess == target)
+    return {kind: sum(v) / len(v) for kind, v in sorted(hits.items())}
+
+
+def last_token_logits(model: Any, rows: list[list[int]], pad_id: int, batch_size: int = 64) -> Any:
+    """Next-token logits after the last token of each row, ``(N, V)``, in batches, without gradient."""
     import torch
 
-    answer_open = tokenizer.convert_tokens_to_ids(protocol.ANSWER_OPEN)
-    hits: dict[str, list[bool]] = {}
+    out = []
     model.eval()
     with torch.no_grad():
-        for i in range(0, len(demos), batch_size):
-            chunk = demos[i : i + batch_size]
-            prefixes, targets = zip(*(_answer_prefix(d, tokenizer, answer_open) for d in chunk), strict=True)
-            input_ids, attention, _ = collate([(p, [0] * len(p)) for p in prefixes], tokenizer.pad_token_id)
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i : i + batch_size]
+            input_ids, attention, _ = collate([(r, [0] * len(r)) for r in chunk], pad_id)
             logits = model(input_ids=input_ids, attention_mask=attention).logits  # (B, T, V)
-            last = torch.tensor([len(p) - 1 for p in prefixes])
-            predicted = logits[torch.arange(len(chunk)), last].argmax(-1).tolist()
-            for demo, guess, target in zip(chunk, predicted, targets, strict=True):
-                hits.setdefault(demo.example.metadata.get("kind", "?"), []).append(guess == target)
-    return {kind: sum(v) / len(v) for kind, v in sorted(hits.items())}
+            out.append(logits[torch.arange(len(chunk)), torch.tensor([len(r) - 1 for r in chunk])])  # (B, V)
+    return torch.cat(out)
 
 
 def _answer_prefix(demo: Demonstration, tokenizer: Any, answer_open: int) -> tuple[list[int], int]:
@@ -262,31 +268,25 @@ def search_probability(model: Any, tokenizer: Any, prompts: list[str], batch_siz
     The warm-start's imperfect stage aims this well below 1: the share of episodes in which a freshly
     warm-started policy searches at all, the behaviour RL has to reinforce.
     """
-    import torch
-
     search = tokenizer.convert_tokens_to_ids(protocol.SEARCH_OPEN)
     rows = [list(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     if not rows:
         raise ValueError("search_probability needs at least one prompt")
-    total = 0.0
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(rows), batch_size):
-            chunk = rows[i : i + batch_size]
-            input_ids, attention, _ = collate([(r, [0] * len(r)) for r in chunk], tokenizer.pad_token_id)
-            logits = model(input_ids=input_ids, attention_mask=attention).logits  # (B, T, V)
-            last = torch.tensor([len(r) - 1 for r in chunk])
-            total += float(logits[torch.arange(len(chunk)), last].softmax(-1)[:, search].sum())
-    return total / len(rows)
+    probs = last_token_logits(model, rows, tokenizer.pad_token_id, batch_size).softmax(-1)  # (N, V)
+    return float(probs[:, search].mean())
 
 
 def evaluate_loss(model: Any, tokenizer: Any, demos: list[Demonstration], batch_size: int = 64) -> float:
     """Mean policy-token loss of ``model`` on ``demos`` (no gradient), weighted by batch."""
+    return rows_loss(model, [tokenize_demonstration(d, tokenizer) for d in demos], tokenizer.pad_token_id, batch_size)
+
+
+def rows_loss(model: Any, rows: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 64) -> float:
+    """Mean cross-entropy over the mask-1 tokens of ``(ids, mask)`` rows (no gradient), weighted by batch."""
     import torch
 
-    rows = [tokenize_demonstration(d, tokenizer) for d in demos]
-    losses = []
+    model.eval()
     with torch.no_grad():
-        for i in range(0, len(rows), batch_size):
-            losses.append(policy_token_loss(model, rows[i : i + batch_size], tokenizer.pad_token_id).item())
+        losses = [policy_token_loss(model, rows[i : i + batch_size], pad_id).item()
+                  for i in range(0, len(rows), batch_size)]
     return sum(losses) / len(losses)
