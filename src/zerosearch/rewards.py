@@ -148,8 +148,24 @@ def compute_reward(
     >>> compute_reward("no answer", ["Paris"])
     0.0
     """
+    return answer_reward(extract_answer(generated_text), golds, config, all_turns_valid)
+
+
+def answer_reward(
+    answer: str | None,
+    golds: str | Sequence[str],
+    config: RewardConfig | None = None,
+    all_turns_valid: bool = True,
+) -> float:
+    """Scalar reward of an already extracted answer (None: no answer, reward 0).
+
+    The rollout passes the content of the answer turn its parser found, so an ``<answer>`` that spans
+    turns is never scored.
+
+    >>> answer_reward("Paris", ["Paris"]), answer_reward(None, ["Paris"])
+    (1.0, 0.0)
+    """
     config = config or RewardConfig()
-    answer = extract_answer(generated_text)
     if answer is None:
         return 0.0
     score = METRICS[config.metric](answer, golds)

@@ -18,7 +18,7 @@ from typing import Any
 
 from zerosearch.data.types import QAExample
 from zerosearch.protocol import ActionKind
-from zerosearch.rewards import RewardConfig, compute_reward, score_all
+from zerosearch.rewards import RewardConfig, answer_reward, score_all
 
 
 @dataclass
@@ -66,7 +66,8 @@ class Episode:
         turns: per-turn boundaries and actions (see :class:`Turn`).
         queries / documents / noise_modes: one entry per executed search: the query, the passages
             (``Document.as_passage()``) and the simulator's useful/noisy draw (None for real engines).
-        answer: the last ``<answer>`` in the policy's own text (never in the prompt or injected text).
+        answer: the content of the episode's answer turn (``Turn.content`` of the turn parsed as an
+            answer; never text spanning turns, the prompt or injected text); None without one.
         generated_text: the policy's text only (concatenated turn texts).
         truncated: a length limit (per-turn ``max_new_tokens`` without a stop, or the response budget)
             cut the episode.
@@ -149,12 +150,12 @@ class Episode:
 
 
 def score_episodes(episodes: Iterable[Episode], reward_config: RewardConfig | None = None) -> list[Episode]:
-    """Set ``reward`` (from the policy's own text) and ``metrics`` (EM, cover-EM, F1) on each episode."""
+    """Set ``reward`` and ``metrics`` (EM, cover-EM, F1) on each episode from its answer turn's content."""
     config = reward_config or RewardConfig()
     scored = list(episodes)
     for ep in scored:
         golds = ep.example.golden_answers
-        ep.reward = compute_reward(ep.generated_text, golds, config, ep.all_turns_valid)
+        ep.reward = answer_reward(ep.answer, golds, config, ep.all_turns_valid)
         ep.metrics = score_all(ep.answer, golds)
     return scored
 

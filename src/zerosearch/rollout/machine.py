@@ -38,7 +38,6 @@ import numpy as np
 from zerosearch.data.types import QAExample
 from zerosearch.llm.base import Completion, GenerationError, SamplingParams
 from zerosearch.protocol import INVALID_ACTION_MESSAGE, STOP_STRINGS, load_template, render_prompt
-from zerosearch.rewards import extract_answer
 from zerosearch.rollout import rules
 from zerosearch.rollout.config import RolloutConfig
 from zerosearch.rollout.episode import Episode, Turn
@@ -84,10 +83,11 @@ class RolloutRun:
     """One call of :func:`run_rollout`: the policy, engine and rows, and one handler per row state."""
 
     def __init__(self, policy: TransformersGenerator, engine: SearchEngine, config: RolloutConfig,
-                 noise_probability: float | None, seed: int | None) -> None:
+                 noise_probability: float | None, seed: int | None, reveal_answers: bool = True) -> None:
         self.policy, self.engine, self.config = policy, engine, config
         self.tokenizer = policy.tokenizer
         self.noise_probability = noise_probability
+        self.reveal_answers = reveal_answers
         self.seed = seed
         self.template = load_template(config.template_path)
         has_chat = bool(getattr(self.tokenizer, "chat_template", None))
@@ -202,7 +202,8 @@ class RolloutRun:
         modes = self.draw_modes(len(rows))
         requests = [
             SearchRequest(query=r.pending_query or "", top_k=self.config.top_k_documents,
-                          question=r.episode.example.question, golden_answers=r.episode.example.golden_answers,
+                          question=r.episode.example.question,
+                          golden_answers=r.episode.example.golden_answers if self.reveal_answers else (),
                           noise_probability=self.noise_probability, mode=mode)
             for r, mode in zip(rows, modes, strict=True)
         ]
@@ -289,8 +290,19 @@ class RolloutRun:
         if bar is not None:
             bar.close()
         for row in rows:
-            row.episode.answer = extract_answer(row.episode.generated_text)
+            row.episode.answer = final_answer(row.episode)
         return [r.episode for r in rows]
+
+
+def final_answer(episode: Episode) -> str | None:
+    """The content of the episode's answer turn as the parser read it, or None.
+
+    Only the turn that ``rules.decide_turn`` ended on an answer counts: an ``<answer>`` opened in one
+    turn and closed in a later one is not an answer (a regex over the joined turn texts would read
+    ``<answer> foo <search> q </search>…</answer>`` as one).
+    """
+    answers = [t.content for t in episode.turns if t.kind == "answer"]
+    return answers[-1] if answers else None
 
 
 def checked_ids(completion: Completion) -> tuple[list[int], list[float]]:
@@ -337,12 +349,15 @@ def run_rollout(
     noise_probability: float | None = None,
     seed: int | None = None,
     progress: bool = False,
+    reveal_answers: bool = True,
 ) -> list[Episode]:
     """Sample ``config.n_samples`` multi-turn episodes per example (group-major order).
 
     ``policy`` must offer ``tokenizer`` and ``generate_ids`` (``TransformersGenerator``); ``engine`` any
     :class:`SearchEngine`. ``noise_probability`` (from the curriculum at the trainer's step) goes into
     every search request and onto every episode. ``seed`` makes the sampling repeatable.
+    ``reveal_answers=False`` sends no gold answers to the engine (validation: a simulator shown the answer
+    would write it into its documents and inflate the score).
     """
     if not examples:
         raise ValueError("run_rollout needs at least one example")
@@ -350,5 +365,5 @@ def run_rollout(
         raise ValueError(f"noise_probability must be in [0, 1], got {noise_probability}")
     if not hasattr(policy, "generate_ids"):
         raise TypeError(f"{type(policy).__name__} has no generate_ids; use a local TransformersGenerator policy")
-    run = RolloutRun(policy, engine, config or RolloutConfig(), noise_probability, seed)
+    run = RolloutRun(policy, engine, config or RolloutConfig(), noise_probability, seed, reveal_answers)
     return run.run(list(examples), progress)

@@ -74,6 +74,16 @@ class SimulatedSearchEngine:
         self._rng = np.random.default_rng(config.seed)
         self._lock = threading.Lock()
 
+    def state_dict(self) -> dict[str, Any]:
+        """The random state of the draws and seeds (a trainer checkpoint keeps it, so resume is exact)."""
+        with self._lock:
+            return {"rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        with self._lock:
+            self._rng.bit_generator.state = state["rng"]
+
     def build_prompt(self, request: SearchRequest, mode: NoiseMode) -> str:
         """The rendered prompt for one request (its own question/answers, if configured)."""
         use_hint = self.config.include_question_and_answer

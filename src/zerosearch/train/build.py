@@ -13,11 +13,16 @@ import torch
 from zerosearch.train.checkpoint import latest_checkpoint
 from zerosearch.train.config import TrainConfig
 from zerosearch.train.data import load_examples
+from zerosearch.train.precision import compute_dtype
 from zerosearch.train.trainer import Trainer
 
 
 def load_policy(config: TrainConfig) -> tuple[object, object]:
-    """The initial policy and its tokenizer, on the configured device and dtype."""
+    """The initial policy and its tokenizer, on the configured device.
+
+    Trained weights are loaded in float32 (master weights; ``model.dtype`` is the autocast compute dtype).
+    With LoRA only the adapters train, so the frozen base is loaded in the compute dtype.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from zerosearch.llm.models import resolve_model
@@ -27,7 +32,7 @@ def load_policy(config: TrainConfig) -> tuple[object, object]:
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.model.tokenizer) if config.model.tokenizer else path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = getattr(torch, config.model.dtype)
+    dtype = compute_dtype(config.model.dtype) if config.model.lora.enabled else torch.float32
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(resolve_device(config.model.device))
     return model, tokenizer
 

@@ -24,7 +24,7 @@ from zerosearch.rewards import Metric, RewardConfig
 from zerosearch.rollout import RolloutConfig
 from zerosearch.search.factory import EngineConfig
 from zerosearch.train.estimators import ESTIMATORS, AdvantageEstimator, get_estimator
-from zerosearch.train.losses import KLType, PolicyLossConfig
+from zerosearch.train.losses import AggMode, KLType, PolicyLossConfig
 
 
 class _Section(BaseModel):
@@ -50,17 +50,27 @@ class ModelSettings(_Section):
     name_or_path: str = Field(description="local dir, hub id, or a built-in name (smollm2-135m-instruct)")
     tokenizer: str | None = Field(None, description="tokenizer location (default: the model's)")
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32", description="training dtype of the weights (float32 keeps resume bit-exact on CPU)"
+        "float32", description="compute precision: bfloat16 runs the passes under autocast while the trained "
+        "weights and AdamW state stay float32 (master weights); float32 keeps resume bit-exact on CPU; "
+        "float16 is refused (it would need a gradient scaler)"
     )
     device: str = Field("auto", description="torch device; auto = cuda when visible, else cpu")
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
     lora: LoraSettings = Field(default_factory=LoraSettings)
 
+    @field_validator("dtype")
+    @classmethod
+    def _trainable_dtype(cls, value: str) -> str:
+        from zerosearch.train.precision import compute_dtype
+
+        compute_dtype(value)  # float16: the error says why and what to use
+        return value
+
 
 class KLPlacement(str, Enum):
     """Where the KL to the reference policy acts."""
 
-    AUTO = "auto"  # the estimator's default: reward for REINFORCE++, loss otherwise
+    AUTO = "auto"  # the estimator's default: reward for REINFORCE++ and GAE (k1), loss otherwise
     LOSS = "loss"  # coef * agg(KL) added to the policy loss (GRPO / REINFORCE in the paper)
     REWARD = "reward"  # token_rewards -= coef * KL (REINFORCE++)
     NONE = "none"  # no reference model is loaded
@@ -91,13 +101,20 @@ class KLSettings(_Section):
 
 
 class CriticSettings(_Section):
-    """Value head for estimators that need values (GAE / PPO)."""
+    """The value model for estimators that need values (GAE / PPO)."""
 
-    lr: float = Field(1e-5, gt=0.0, description="learning rate of the value head (verl critic default)")
+    model: Literal["separate", "shared"] = Field(
+        "separate", description="separate: a copy of the initial policy's backbone + value head with its own "
+        "optimizer, lr and gradient clip (verl / the reference); shared: a head on the policy's backbone, the "
+        "value loss (x vf_coef) trains the policy at the policy's lr"
+    )
+    lr: float = Field(1e-5, gt=0.0, description="critic learning rate (reference PPO recipe: 1e-5)")
+    max_grad_norm: float | None = Field(1.0, gt=0.0, description="separate critic's gradient clip; null disables")
     vf_coef: float = Field(0.5, ge=0.0, description="weight of the value loss in the shared-backbone loss")
     cliprange_value: float | None = Field(0.5, gt=0.0, description="value clipping range; null disables")
     detach_backbone: bool = Field(
-        False, description="train only the head on detached features (value loss leaves the policy alone)"
+        False, description="shared critic only: train the head on detached features (the value loss leaves "
+        "the policy alone)"
     )
 
 
@@ -121,6 +138,9 @@ class AlgorithmSettings(_Section):
         None, ge=1, description="episodes per optimizer update (None: the whole step, one update per epoch)"
     )
     micro_batch_size: int = Field(4, ge=1, description="episodes per forward/backward (gradient accumulation)")
+    logits_chunk_size: int = Field(
+        512, ge=1, description="policy tokens per chunk of the output head + log-softmax (memory: about "
+        "chunk x vocabulary x 4 bytes per live copy; the full logits are never built)")
 
     @field_validator("estimator")
     @classmethod
@@ -139,6 +159,9 @@ class OptimizerSettings(_Section):
     eps: float = Field(1e-8, gt=0.0, description="AdamW epsilon")
     max_grad_norm: float | None = Field(1.0, gt=0.0, description="gradient clipping norm; null disables")
     warmup_steps: int = Field(0, ge=0, description="training steps of linear warm-up from 0")
+    warmup_ratio: float | None = Field(
+        None, ge=0.0, le=1.0, description="warm-up as a fraction of total_steps (verl lr_warmup_steps_ratio); "
+        "overrides warmup_steps when set")
     schedule: Literal["constant", "linear", "cosine"] = Field("constant", description="after warm-up")
     min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="floor of linear/cosine decay, x lr")
 
@@ -226,7 +249,22 @@ class TrainConfig(_Section):
             )
         if self.validation.every and not self.data.val:
             raise ValueError("validation.every > 0 needs held-out questions: set data.val")
+        if self.algorithm.policy_loss.loss_agg_mode is AggMode.SEQ_MEAN_TOKEN_SUM_NORM and self.loss_scale is None:
+            raise ValueError(
+                "loss_agg_mode seq-mean-token-sum-norm divides by a constant: set "
+                "algorithm.policy_loss.loss_scale_factor or rollout.max_response_tokens"
+            )
         return self
+
+    @property
+    def loss_scale(self) -> float | None:
+        """The constant of seq-mean-token-sum-norm: ``loss_scale_factor``, else the response budget (verl
+        divides by its fixed max_response_length); None when neither is set."""
+        factor = self.algorithm.policy_loss.loss_scale_factor
+        if factor is not None:
+            return float(factor)
+        budget = self.rollout.max_response_tokens
+        return float(budget) if budget is not None else None
 
     @property
     def episodes_per_step(self) -> int:

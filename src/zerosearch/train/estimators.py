@@ -1,4 +1,4 @@
-"""Advantage estimators: GAE (PPO), GRPO, REINFORCE++ and REINFORCE++-baseline, in one registry.
+"""Advantage estimators: GAE (PPO), GRPO, REINFORCE, REINFORCE++ and REINFORCE++-baseline, in one registry.
 
 Formulas as in verl's ``verl/trainer/ppo/core_algos.py`` (facts only; our code). Every estimator has
 the same signature, ``fn(inputs: AdvantageInputs) -> (advantages, returns)`` with ``(B, T)`` tensors,
@@ -43,6 +43,7 @@ class AdvantageEstimator(str, Enum):
 
     GAE = "gae"
     GRPO = "grpo"
+    REINFORCE = "reinforce"
     REINFORCE_PLUS_PLUS = "reinforce_plus_plus"
     REINFORCE_PLUS_PLUS_BASELINE = "reinforce_plus_plus_baseline"
 
@@ -132,6 +133,15 @@ def grpo_advantage(inputs: AdvantageInputs) -> tuple[Tensor, Tensor]:
     return adv, adv
 
 
+@register_estimator(AdvantageEstimator.REINFORCE)
+def reinforce_advantage(inputs: AdvantageInputs) -> tuple[Tensor, Tensor]:
+    """Plain REINFORCE (ZeroSearch's ``adv_estimator=reinforce``): the episode's score on every policy
+    token; no baseline, no whitening, no discount. With the KL in the reward the score is the sum of the
+    token rewards, like every outcome estimator here."""
+    adv = _scores(inputs).unsqueeze(-1) * inputs.mask  # (B, T)
+    return adv, adv
+
+
 @register_estimator(AdvantageEstimator.REINFORCE_PLUS_PLUS_BASELINE)
 def reinforce_pp_baseline_advantage(inputs: AdvantageInputs) -> tuple[Tensor, Tensor]:
     """score - group mean, broadcast to policy tokens, then whitened over the whole batch."""
@@ -161,7 +171,7 @@ def reinforce_pp_advantage(inputs: AdvantageInputs) -> tuple[Tensor, Tensor]:
     return adv, returns * inputs.mask
 
 
-@register_estimator(AdvantageEstimator.GAE, needs_values=True)
+@register_estimator(AdvantageEstimator.GAE, needs_values=True, kl_in_reward=True)
 def gae_advantage(inputs: AdvantageInputs) -> tuple[Tensor, Tensor]:
     """GAE(gamma, lambda) over policy tokens; returns = advantages + values; advantages whitened.
 

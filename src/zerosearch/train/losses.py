@@ -55,7 +55,8 @@ class KLType(str, Enum):
 class Normalizer:
     """Counts over the whole mini-batch, so micro-batches with gradient accumulation give exactly the
     gradient of one big batch. ``tokens``: policy tokens in the mini-batch; ``sequences``: episodes in it;
-    ``scale``: the constant of seq-mean-token-sum-norm (None: the padded length T).
+    ``scale``: the constant of seq-mean-token-sum-norm (the trainer passes a constant, as verl; None: the
+    padded length T of this tensor, for direct calls only).
     """
 
     tokens: float | None = None
@@ -148,6 +149,9 @@ class PolicyLossConfig(BaseModel):
     dual_clip: bool = Field(True, description="dual-clip PPO: bound the loss of negative-advantage tokens")
     clip_ratio_c: float = Field(3.0, gt=1.0, description="dual-clip bound c (> 1); verl default 3")
     loss_agg_mode: AggMode = Field(AggMode.TOKEN_MEAN, description="how token losses become a scalar")
+    loss_scale_factor: float | None = Field(
+        None, gt=0.0, description="the constant of seq-mean-token-sum-norm (default: rollout.max_response_tokens)"
+    )
 
     @field_validator("name")
     @classmethod

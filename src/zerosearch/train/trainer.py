@@ -10,8 +10,12 @@ One step: take ``prompts_per_step`` questions from the seeded sampler; read the 
 the curriculum at the global step; sample ``n_samples`` multi-turn episodes each (seed derived from the
 run seed and the step, so a resumed run samples the same episodes); score them (F1 by default); collate;
 run :class:`PolicyUpdater` (old/ref log-probs, estimator, clipped loss); step the LR scheduler; log;
-validate and checkpoint when due. Everything the next step depends on is in the checkpoint, so
-``resume`` continues exactly.
+validate and checkpoint when due. Everything the next step depends on is in the checkpoint (the
+engines' random state included), so ``resume`` continues exactly. A fresh run refuses an output_dir that
+already holds another run's checkpoints or metrics (resume it, or pick a new directory).
+
+Precision: trainable weights, the critic and AdamW state are float32; ``model.dtype: bfloat16`` runs the
+rollout and every forward pass under autocast (``precision.py``).
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ from zerosearch.provenance import package_versions
 from zerosearch.rollout import run_rollout, score_episodes, write_episodes_jsonl
 from zerosearch.train.batch import collate_episodes
 from zerosearch.train.checkpoint import (
+    CRITIC_FILE,
     POLICY_DIR,
     VALUE_HEAD_FILE,
     CheckpointParts,
+    list_checkpoints,
     load_trainer_state,
     save_checkpoint,
     set_rng_state,
@@ -45,9 +51,10 @@ from zerosearch.train.checkpoint import (
 from zerosearch.train.config import KLPlacement, LoraSettings, OptimizerSettings, TrainConfig
 from zerosearch.train.data import EpochSampler
 from zerosearch.train.estimators import get_estimator
-from zerosearch.train.forward import ValueHead
+from zerosearch.train.forward import Critic, ValueHead, split_causal_lm
 from zerosearch.train.logger import RunLogger
 from zerosearch.train.metrics import episode_metrics
+from zerosearch.train.precision import autocast, check_master_weights, compute_dtype
 from zerosearch.train.update import PolicyUpdater, Reference
 from zerosearch.train.validation import validate
 
@@ -69,15 +76,17 @@ def wrap_lora(model: Any, settings: LoraSettings) -> Any:
 
 
 def lr_lambda(settings: OptimizerSettings, total_steps: int) -> Any:
-    """Multiplier of the base LR at a training step: linear warm-up, then constant/linear/cosine decay."""
+    """Multiplier of the base LR at a training step: linear warm-up (``warmup_ratio`` x total_steps when
+    set, else ``warmup_steps``), then constant/linear/cosine decay."""
+    warmup = settings.warmup_steps if settings.warmup_ratio is None else int(settings.warmup_ratio * total_steps)
 
     def factor(step: int) -> float:
-        if step < settings.warmup_steps:
-            return (step + 1) / (settings.warmup_steps + 1)
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
         if settings.schedule == "constant":
             return 1.0
-        span = max(total_steps - settings.warmup_steps, 1)
-        progress = min((step - settings.warmup_steps) / span, 1.0)
+        span = max(total_steps - warmup, 1)
+        progress = min((step - warmup) / span, 1.0)
         shape = 1.0 - progress if settings.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
         return settings.min_lr_ratio + (1.0 - settings.min_lr_ratio) * shape
 
@@ -111,19 +120,20 @@ class Trainer:
             model = wrap_lora(model, config.model.lora)
         if config.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        check_master_weights(model)
         self.model, self.tokenizer, self.engine = model, tokenizer, engine
         self.device = next(model.parameters()).device
+        self.compute_dtype = compute_dtype(config.model.dtype)
         self.generator = TransformersGenerator(model, tokenizer, name=config.model.name_or_path)
-        self.value_head = None
-        if get_estimator(config.algorithm.estimator).needs_values:
-            self.value_head = ValueHead(_hidden_size(model)).to(self.device)
+        self.value_head, self.critic, self.critic_optimizer = self._build_critic()
         self.optimizer = self._build_optimizer()
         schedule = lr_lambda(config.optimizer, config.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.updater = PolicyUpdater(
             model, config.algorithm, self.optimizer, temperature=config.rollout.temperature or 1.0,
             reference=self._build_reference(reference_model), value_head=self.value_head,
-            max_grad_norm=config.optimizer.max_grad_norm,
+            max_grad_norm=config.optimizer.max_grad_norm, critic=self.critic,
+            critic_optimizer=self.critic_optimizer, compute_dtype=self.compute_dtype, loss_scale=config.loss_scale,
         )
         self.sampler = EpochSampler(train_examples, config.data.prompts_per_step, config.seed, config.data.shuffle)
         self.val_examples = list(val_examples or [])
@@ -140,7 +150,25 @@ class Trainer:
             return None
         if hasattr(self.model, "peft_config") and reference_model is None:
             return Reference(self.model, adapters_off=True)
-        return Reference(reference_model if reference_model is not None else copy.deepcopy(self.model))
+        if reference_model is None:
+            # Frozen: no master copy needed, so it is kept in the compute dtype (half the memory in bf16).
+            reference_model = copy.deepcopy(self.model).to(self.compute_dtype)
+        return Reference(reference_model)
+
+    def _build_critic(self) -> tuple[ValueHead | None, Critic | None, torch.optim.Optimizer | None]:
+        """(shared value head, separate critic, its optimizer); all None when the estimator needs no values."""
+        settings = self.config.algorithm.critic
+        if not get_estimator(self.config.algorithm.estimator).needs_values:
+            return None, None, None
+        if settings.model == "shared":
+            return ValueHead(_hidden_size(self.model)).to(self.device), None, None
+        backbone, _ = split_causal_lm(self.model)
+        critic = Critic(copy.deepcopy(backbone), _hidden_size(self.model)).to(self.device)
+        opt = self.config.optimizer
+        params = [p for p in critic.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=settings.lr, betas=opt.betas, eps=opt.eps,
+                                      weight_decay=opt.weight_decay)
+        return None, critic, optimizer
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         opt = self.config.optimizer
@@ -148,6 +176,13 @@ class Trainer:
         if self.value_head is not None:
             groups.append({"params": list(self.value_head.parameters()), "lr": self.config.algorithm.critic.lr})
         return torch.optim.AdamW(groups, lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
+
+    def engines(self) -> dict[str, Any]:
+        """The run's engines by role; validation's only when it is a different object."""
+        found = {"train": self.engine}
+        if self.val_engine is not self.engine:
+            found["val"] = self.val_engine
+        return found
 
     # ------------------------------------------------------------------ resume
 
@@ -158,6 +193,13 @@ class Trainer:
         self._load_policy_weights(checkpoint / POLICY_DIR)
         if self.value_head is not None:
             self.value_head.load_state_dict(torch.load(checkpoint / VALUE_HEAD_FILE, map_location=self.device))
+        if self.critic is not None and self.critic_optimizer is not None:
+            self.critic.load_state_dict(torch.load(checkpoint / CRITIC_FILE, map_location=self.device))
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        for role, engine in self.engines().items():
+            saved = state.get("engines", {}).get(role)
+            if saved is not None and hasattr(engine, "load_state_dict"):
+                engine.load_state_dict(saved)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["data"])
@@ -191,9 +233,11 @@ class Trainer:
         """One rollout + update at ``self.step``; returns its metrics and episodes (step not advanced)."""
         examples = self.sampler.next_batch()
         noise = self.config.curriculum.probability(self.step)
+        lr = self.optimizer.param_groups[0]["lr"]  # the lr this step's update applies
         start = time.perf_counter()
-        episodes = run_rollout(self.generator, self.engine, examples, self.config.rollout,
-                               noise_probability=noise, seed=self.rollout_seed(self.step))
+        with autocast(self.device, self.compute_dtype):
+            episodes = run_rollout(self.generator, self.engine, examples, self.config.rollout,
+                                   noise_probability=noise, seed=self.rollout_seed(self.step))
         score_episodes(episodes, self.reward_config)
         rollout_s = time.perf_counter() - start
         batch = collate_episodes(episodes, self.tokenizer.pad_token_id).to(self.device)
@@ -206,7 +250,7 @@ class Trainer:
         metrics.update(episode_metrics(episodes))
         metrics.update({
             "noise_probability": noise,
-            "actor/lr": self.optimizer.param_groups[0]["lr"],
+            "actor/lr": lr,
             "time/rollout_s": rollout_s,
             "time/update_s": update_s,
             "throughput/rollout_tokens_per_s": generated / max(rollout_s, 1e-9),
@@ -216,9 +260,10 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Greedy episodes on the held-out questions with the validation engine."""
-        metrics, _ = validate(self.generator, self.val_engine, self.val_examples, self.config.rollout,
-                              self.reward_config, temperature=self.config.validation.temperature,
-                              seed=self.config.seed)
+        with autocast(self.device, self.compute_dtype):
+            metrics, _ = validate(self.generator, self.val_engine, self.val_examples, self.config.rollout,
+                                  self.reward_config, temperature=self.config.validation.temperature,
+                                  seed=self.config.seed)
         return metrics
 
     def _due(self, every: int) -> bool:
@@ -227,6 +272,7 @@ class Trainer:
     def train(self) -> dict[str, float]:
         """Run until ``total_steps``; returns the last step's metrics."""
         cfg = self.config
+        self._refuse_mixing_runs()
         self._write_run_info()
         logger = RunLogger(self.output_dir, tensorboard=cfg.logging.tensorboard,
                            wandb_project=cfg.logging.wandb_project if cfg.logging.wandb else None,
@@ -265,9 +311,24 @@ class Trainer:
             step=self.step, model=self.model, tokenizer=self.tokenizer, optimizer=self.optimizer,
             scheduler=self.scheduler, data_state=self.sampler.state_dict(),
             config_yaml=yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False),
-            value_head=self.value_head,
+            value_head=self.value_head, critic=self.critic, critic_optimizer=self.critic_optimizer,
+            engine_states={role: e.state_dict() for role, e in self.engines().items() if hasattr(e, "state_dict")},
         )
         return save_checkpoint(self.output_dir, parts, self.config.checkpoint.keep_last)
+
+    def _refuse_mixing_runs(self) -> None:
+        """A fresh run in a directory holding another run's checkpoints or metrics would mix their logs
+        and prune its own new checkpoints (older steps sort after newer ones); refuse it."""
+        if self._resumed_from is not None:
+            return
+        found = list_checkpoints(self.output_dir)
+        metrics = self.output_dir / "metrics.jsonl"
+        if found or metrics.is_file():
+            what = f"checkpoints up to {found[-1].name}" if found else "metrics.jsonl"
+            raise FileExistsError(
+                f"output_dir {self.output_dir} already holds an earlier run ({what}); pass --resume to continue "
+                "it, or choose a new output_dir (or delete the old one) to start fresh"
+            )
 
     def _write_run_info(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)

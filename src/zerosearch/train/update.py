@@ -8,6 +8,11 @@ optimizer steps, each accumulated over micro-batches whose losses are normalised
 so the accumulated gradient equals the gradient of the whole mini-batch in one pass.
 
 Nothing here looks at the algorithm's name: the estimator spec says whether values are needed.
+
+Values come from a separate :class:`Critic` (its own weights, optimizer, learning rate and gradient
+clip; the default for GAE) or, opt-in, from a ``value_head`` on the policy's backbone (the value loss
+then flows into the policy at the policy's lr, weighted by ``critic.vf_coef``). Every forward pass runs
+under autocast in ``compute_dtype``; parameters and optimizer state stay float32 (``precision.py``).
 """
 
 from __future__ import annotations
@@ -25,8 +30,17 @@ import torch
 from zerosearch.train.batch import TrainBatch
 from zerosearch.train.config import AlgorithmSettings, KLPlacement
 from zerosearch.train.estimators import AdvantageInputs, get_estimator
-from zerosearch.train.forward import ValueHead, forward_batch, forward_no_grad
-from zerosearch.train.losses import Normalizer, agg_loss, get_policy_loss, kl_penalty, masked_mean, value_loss
+from zerosearch.train.forward import DEFAULT_CHUNK, Critic, ValueHead, forward_batch, forward_no_grad
+from zerosearch.train.losses import (
+    AggMode,
+    Normalizer,
+    agg_loss,
+    get_policy_loss,
+    kl_penalty,
+    masked_mean,
+    value_loss,
+)
+from zerosearch.train.precision import autocast
 
 logger = logging.getLogger(__name__)
 Tensor = torch.Tensor
@@ -42,11 +56,13 @@ class Reference:
             model.requires_grad_(False)
             model.eval()
 
-    def log_probs(self, batch: TrainBatch, micro_batch_size: int, temperature: float) -> Tensor:
+    def log_probs(self, batch: TrainBatch, micro_batch_size: int, temperature: float,
+                  chunk_size: int = DEFAULT_CHUNK) -> Tensor:
         """(B, T) reference log-probs of the batch's tokens."""
         ctx = self.model.disable_adapter() if self.adapters_off else contextlib.nullcontext()
         with ctx:
-            return forward_no_grad(self.model, batch, micro_batch_size, temperature=temperature).log_probs
+            return forward_no_grad(self.model, batch, micro_batch_size, temperature=temperature,
+                                   chunk_size=chunk_size).log_probs
 
 
 @dataclass
@@ -100,6 +116,10 @@ class PolicyUpdater:
         reference: Reference | None = None,
         value_head: ValueHead | None = None,
         max_grad_norm: float | None = 1.0,
+        critic: Critic | None = None,
+        critic_optimizer: torch.optim.Optimizer | None = None,
+        compute_dtype: torch.dtype = torch.float32,
+        loss_scale: float | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -107,28 +127,47 @@ class PolicyUpdater:
         self.temperature = temperature
         self.reference = reference
         self.value_head = value_head
+        self.critic = critic
+        self.critic_optimizer = critic_optimizer
         self.max_grad_norm = max_grad_norm
+        self.compute_dtype = compute_dtype
+        self.loss_scale = loss_scale
         self.estimator = get_estimator(config.estimator)
         self.policy_loss = get_policy_loss(config.policy_loss.name)
         self.kl_placement = config.kl.resolved_placement(config.estimator)
         self.kl_type = config.kl.resolved_type(config.estimator)
-        if self.estimator.needs_values and value_head is None:
-            raise ValueError(f"estimator {config.estimator!r} needs values: pass a value_head")
+        if self.estimator.needs_values and value_head is None and critic is None:
+            raise ValueError(f"estimator {config.estimator!r} needs values: pass a critic (or a shared value_head)")
+        if critic is not None and (value_head is not None or critic_optimizer is None):
+            raise ValueError("a separate critic needs its own critic_optimizer and no shared value_head")
         if self.kl_placement is not KLPlacement.NONE and reference is None:
             raise ValueError(f"KL placement {self.kl_placement.value!r} needs a reference model")
+        if config.policy_loss.loss_agg_mode is AggMode.SEQ_MEAN_TOKEN_SUM_NORM and loss_scale is None:
+            raise ValueError(
+                "loss_agg_mode seq-mean-token-sum-norm divides by a constant: set "
+                "algorithm.policy_loss.loss_scale_factor (or rollout.max_response_tokens, its default)"
+            )
+
+    def _autocast(self) -> Any:
+        return autocast(next(self.model.parameters()).device, self.compute_dtype)
 
     # ------------------------------------------------------------------ preparation
 
     def prepare(self, batch: TrainBatch) -> tuple[Prepared, dict[str, float]]:
         """Old/ref log-probs, values, token rewards and advantages for ``batch``."""
-        micro = self.config.micro_batch_size
+        with self._autocast():
+            return self._prepare(batch)
+
+    def _prepare(self, batch: TrainBatch) -> tuple[Prepared, dict[str, float]]:
+        micro, chunk = self.config.micro_batch_size, self.config.logits_chunk_size
         mask = batch.response_mask
-        old = forward_no_grad(self.model, batch, micro, temperature=self.temperature, value_head=self.value_head)
+        old = forward_no_grad(self.model, batch, micro, temperature=self.temperature, chunk_size=chunk,
+                              value_head=self.value_head, critic=self.critic)
         metrics = {"rollout/logprob_diff": float(masked_mean((old.log_probs - batch.sampling_logprobs).abs(), mask))}
         ref = None
         rewards = batch.token_scores
         if self.reference is not None and self.kl_placement is not KLPlacement.NONE:
-            ref = self.reference.log_probs(batch, micro, self.temperature)
+            ref = self.reference.log_probs(batch, micro, self.temperature, chunk)
             kld = kl_penalty(old.log_probs, ref, self.kl_type) * mask  # (B, T)
             metrics["kl/rollout_kl"] = float(masked_mean(kld, mask))
             if self.kl_placement is KLPlacement.REWARD:
@@ -156,56 +195,66 @@ class PolicyUpdater:
     def update(self, prepared: Prepared) -> dict[str, float]:
         """``ppo_epochs`` passes of optimizer steps over ``prepared``; returns averaged metrics."""
         self.model.train()
+        if self.critic is not None:
+            self.critic.train()
         acc = _Mean()
-        full_width = float(prepared.batch.input_ids.shape[1])
         for _ in range(self.config.ppo_epochs):
             for mini in self._mini_batches(prepared.batch.size):
                 tokens = float(prepared.batch.response_mask[mini].sum())
-                norm = Normalizer(tokens=max(tokens, 1.0), sequences=float(len(mini)), scale=full_width)
+                norm = Normalizer(tokens=max(tokens, 1.0), sequences=float(len(mini)), scale=self.loss_scale)
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.critic_optimizer is not None:
+                    self.critic_optimizer.zero_grad(set_to_none=True)
                 for start in range(0, len(mini), self.config.micro_batch_size):
                     rows = mini[start : start + self.config.micro_batch_size]
                     micro = prepared.rows(rows)
                     weight = float(micro.batch.response_mask.sum()) / max(tokens, 1.0)
-                    loss, metrics = self.micro_loss(micro, norm)
+                    with self._autocast():
+                        loss, metrics = self.micro_loss(micro, norm)
                     loss.backward()
+                    if self.critic is not None:
+                        with self._autocast():
+                            critic_loss, critic_metrics = self.critic_loss(micro, norm)
+                        critic_loss.backward()
+                        metrics.update(critic_metrics)
                     # Losses are already normalised by mini-batch counts (they add up); rates are
                     # per-micro-batch token means (weighted by the micro-batch's share of tokens).
                     acc.add({k: v for k, v in metrics.items() if k.endswith("_loss")}, 1.0)
                     acc.add({k: v for k, v in metrics.items() if not k.endswith("_loss")}, weight)
-                acc.add({"actor/grad_norm": self._step()}, 1.0)
+                acc.add({"actor/grad_norm": self._step(self.optimizer, self.max_grad_norm)}, 1.0)
+                if self.critic_optimizer is not None:
+                    critic_clip = self.config.critic.max_grad_norm
+                    acc.add({"critic/grad_norm": self._step(self.critic_optimizer, critic_clip)}, 1.0)
                 acc.updates += 1
         return acc.result()
 
-    def _params(self) -> list[torch.nn.Parameter]:
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
-
-    def _step(self) -> float:
+    @staticmethod
+    def _step(optimizer: torch.optim.Optimizer, max_grad_norm: float | None) -> float:
         """Clip, then step unless the gradient is not finite (the step is skipped and logged)."""
-        params = self._params()
-        max_norm = self.max_grad_norm if self.max_grad_norm is not None else math.inf
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        max_norm = max_grad_norm if max_grad_norm is not None else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
         if not math.isfinite(grad_norm):
             logger.warning("gradient norm is %s: optimizer step skipped", grad_norm)
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             return grad_norm
-        self.optimizer.step()
+        optimizer.step()
         return grad_norm
 
     def micro_loss(self, micro: Prepared, norm: Normalizer) -> tuple[Tensor, dict[str, Tensor]]:
-        """Total loss of one micro-batch (normalised by mini-batch counts) and its metrics."""
+        """Policy loss of one micro-batch (normalised by mini-batch counts) and its metrics; with a shared
+        value head the weighted value loss is included."""
         cfg = self.config
         batch, mask = micro.batch, micro.batch.response_mask
         out = forward_batch(
             self.model, batch, temperature=self.temperature, with_entropy=True,
-            entropy_grad=cfg.entropy_coef > 0, value_head=self.value_head,
+            entropy_grad=cfg.entropy_coef > 0, chunk_size=cfg.logits_chunk_size, value_head=self.value_head,
             detach_value_features=cfg.critic.detach_backbone,
         )
         loss, pg = self.policy_loss(out.log_probs, micro.old_log_probs, micro.advantages, mask, cfg.policy_loss, norm)
         metrics: dict[str, Tensor] = {f"actor/{k}": v for k, v in pg.items()}
         metrics["actor/pg_loss"] = loss.detach()
-        entropy = masked_mean(out.entropy, mask)
-        metrics["actor/entropy"] = entropy.detach()
+        metrics["actor/entropy"] = masked_mean(out.entropy, mask).detach()
         if cfg.entropy_coef > 0:
             loss = loss - cfg.entropy_coef * agg_loss(out.entropy, mask, cfg.policy_loss.loss_agg_mode, norm)
         if micro.ref_log_probs is not None and self.kl_placement is KLPlacement.LOSS:
@@ -214,9 +263,24 @@ class PolicyUpdater:
             loss = loss + cfg.kl.coef * kl_loss
             metrics["actor/kl_loss"] = kl_loss.detach()
         if out.values is not None and micro.old_values is not None:
-            vf, vf_metrics = value_loss(out.values, micro.old_values, micro.returns, mask,
-                                        cfg.critic.cliprange_value, cfg.policy_loss.loss_agg_mode, norm)
+            vf, vf_metrics = self._value_loss(out.values, micro, norm)
             loss = loss + cfg.critic.vf_coef * vf
             metrics["critic/vf_loss"] = vf.detach()
-            metrics.update({f"critic/{k}": v for k, v in vf_metrics.items()})
+            metrics.update(vf_metrics)
         return loss, metrics
+
+    def critic_loss(self, micro: Prepared, norm: Normalizer) -> tuple[Tensor, dict[str, Tensor]]:
+        """The separate critic's value loss on one micro-batch (its own graph and optimizer)."""
+        if self.critic is None:
+            raise ValueError("critic_loss needs a separate critic")
+        vf, metrics = self._value_loss(self.critic.values(micro.batch), micro, norm)
+        metrics["critic/vf_loss"] = vf.detach()
+        return vf, metrics
+
+    def _value_loss(self, values: Tensor, micro: Prepared, norm: Normalizer) -> tuple[Tensor, dict[str, Tensor]]:
+        cfg = self.config
+        if micro.old_values is None:
+            raise ValueError("the value loss needs old values from prepare()")
+        vf, vf_metrics = value_loss(values.float(), micro.old_values, micro.returns, micro.batch.response_mask,
+                                    cfg.critic.cliprange_value, cfg.policy_loss.loss_agg_mode, norm)
+        return vf, {f"critic/{k}": v for k, v in vf_metrics.items()}

@@ -2,6 +2,10 @@
 
 Usually the engine is a real one (BM25, a retrieval server) while training uses the simulator, which is
 how ZeroSearch reports its numbers. One sample per question; metrics are keyed ``val/<name>``.
+
+No engine is ever shown the gold answers here (``reveal_answers=False``): a simulated engine that gets
+them writes them into its documents, and the validation score would measure the hint, not the policy.
+A simulated validation engine therefore writes useful results (p = 0) from the query and question alone.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def validate(
     if not examples:
         raise ValueError("validation needs held-out questions (data.val)")
     config = rollout.model_copy(update={"n_samples": 1, "temperature": temperature})
-    episodes = run_rollout(policy, engine, list(examples), config, seed=seed)
+    episodes = run_rollout(policy, engine, list(examples), config, noise_probability=0.0, seed=seed,
+                           reveal_answers=False)
     score_episodes(episodes, reward)
     return episode_metrics(episodes, prefix="val"), episodes
