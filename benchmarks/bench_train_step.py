@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -75,20 +76,25 @@ def run_one(args) -> dict:
     from zerosearch.train.batch import collate_episodes
     from zerosearch.train.config import AlgorithmSettings
     from zerosearch.train.estimators import get_estimator
-    from zerosearch.train.forward import ValueHead
+    from zerosearch.train.forward import Critic, split_causal_lm
+    from zerosearch.train.precision import compute_dtype
     from zerosearch.train.update import PolicyUpdater, Reference
 
     torch.set_num_threads(args.threads)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = build_model(args.model, device)
-    reference = Reference(copy.deepcopy(model))
+    dtype = compute_dtype(args.dtype)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    reference = Reference(copy.deepcopy(model).to(dtype))  # frozen: kept in the compute dtype, as the trainer does
     settings = AlgorithmSettings(estimator=args.estimator, micro_batch_size=args.micro_batch)
-    head = ValueHead(model.config.hidden_size).to(device) if get_estimator(args.estimator).needs_values else None
-    params = [{"params": list(model.parameters())}]
-    if head is not None:
-        params.append({"params": list(head.parameters())})
-    optimizer = torch.optim.AdamW(params, lr=1e-6)
-    updater = PolicyUpdater(model, settings, optimizer, reference=reference, value_head=head)
+    critic = critic_optimizer = None
+    if get_estimator(args.estimator).needs_values:  # the trainer's default: a separate critic
+        critic = Critic(copy.deepcopy(split_causal_lm(model)[0]), model.config.hidden_size).to(device)
+        critic_optimizer = torch.optim.AdamW(critic.parameters(), lr=1e-5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    updater = PolicyUpdater(model, settings, optimizer, reference=reference, critic=critic,
+                            critic_optimizer=critic_optimizer, compute_dtype=dtype)
     batch = collate_episodes(episodes(args, len(tokenizer)), tokenizer.pad_token_id).to(device)
     times = []
     for i in range(args.steps + 1):
@@ -103,6 +109,8 @@ def run_one(args) -> dict:
             times.append(time.perf_counter() - start)
     result = {
         "model": args.model, "estimator": args.estimator, "device": device, "threads": args.threads,
+        "dtype": args.dtype, "gradient_checkpointing": args.gradient_checkpointing,
+        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
         "parameters": sum(p.numel() for p in model.parameters()),
         "episodes": batch.size, "tokens_per_episode": args.prompt_len + args.response_len,
         "policy_tokens": int(batch.response_mask.sum()), "micro_batch": args.micro_batch,
@@ -127,6 +135,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                   help="compute dtype (weights stay float32; bfloat16 runs under autocast)")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="recompute layer activations in backward")
+    p.add_argument("--malloc-mmap-threshold", type=int, default=None, metavar="BYTES",
+                   help="run the children with glibc's MALLOC_MMAP_THRESHOLD_ (e.g. 65536): tensors above it are "
+                   "mmapped and returned to the OS when freed, instead of fragmenting the heap (peak RSS)")
     p.add_argument("--output", type=Path, default=RESULTS / "train_step.json")
     p.add_argument("--child", nargs=2, metavar=("MODEL", "ESTIMATOR"), help=argparse.SUPPRESS)
     return p.parse_args()
@@ -134,8 +148,11 @@ def parse() -> argparse.Namespace:
 
 def child_argv(args: argparse.Namespace, model: str, estimator: str) -> list[str]:
     argv = [sys.executable, __file__, "--child", model, estimator]
-    for flag in ("prompts", "samples", "prompt_len", "response_len", "micro_batch", "steps", "threads", "device"):
+    for flag in ("prompts", "samples", "prompt_len", "response_len", "micro_batch", "steps", "threads", "device",
+                 "dtype"):
         argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    if args.gradient_checkpointing:
+        argv.append("--gradient-checkpointing")
     return argv
 
 
@@ -151,7 +168,11 @@ def main() -> None:
     rows = []
     for model in args.models:
         for estimator in args.estimators:
-            done = subprocess.run(child_argv(args, model, estimator), capture_output=True, text=True, check=False)
+            env = dict(os.environ)
+            if args.malloc_mmap_threshold is not None:
+                env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
+            done = subprocess.run(child_argv(args, model, estimator), capture_output=True, text=True, check=False,
+                                  env=env)
             if done.returncode != 0:
                 raise SystemExit(f"{model}/{estimator} failed:\n{done.stderr[-3000:]}")
             row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -162,7 +183,8 @@ def main() -> None:
             print(f"{model:8s} {estimator:28s} {row['device']:5s} {shape}:  {speed}"
                   f"  peak RSS {row['peak_rss_mib']:.0f} MiB{gpu}")
     report = {
-        "benchmark": "train_step", "machine": platform.platform(), "processor": platform.processor(),
+        "benchmark": "train_step", "command": " ".join(sys.argv), "machine": platform.platform(),
+        "processor": platform.processor(),
         "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
         "config": {k: v for k, v in vars(args).items() if k not in ("child", "output")}, "results": rows,
     }

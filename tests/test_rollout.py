@@ -478,3 +478,38 @@ def test_seeded_rollouts_draw_noise_modes_themselves_on_cpu(tiny_model, tokenize
     assert set(first) == {"useful", "noisy"}  # 24 draws at p = 0.5
     assert first != modes(1)
     assert set(modes(None)) == {None}  # unseeded: the engine draws
+
+
+def test_answer_is_the_answer_turns_content_not_text_spanning_turns_on_cpu(tiny_model, tokenizer, engine):
+    """An ``<answer>`` opened in a search turn and closed later is not the answer. Before the fix the regex
+    over the joined turns read "foo <search> Pavia Cathedral </search><answer> Pavia" (F1 0.33, not 1.0)."""
+    first = lambda c: "<answer> foo <search> Pavia Cathedral </search>"  # noqa: E731
+    policy = ScriptedPolicy(tiny_model, tokenizer, [first, lambda c: "<answer> Pavia </answer>"])
+    (ep,) = run_rollout(policy, engine, EXAMPLES[1:2], RolloutConfig(n_samples=1, max_new_tokens=20), seed=0)
+    score_episodes([ep])
+    assert [t.kind for t in ep.turns] == ["search", "answer"]
+    assert ep.answer == "Pavia" and ep.reward == 1.0 and ep.metrics["f1"] == 1.0
+
+
+def test_validation_never_shows_gold_answers_to_a_simulated_engine_on_cpu(tiny_model, tokenizer):
+    """Before: validation sent the gold answers (p = 0, hint on) to a simulated validation engine, which
+    writes them into its documents. Now the requests carry none and the prompts hold none."""
+    from zerosearch.train.validation import validate
+
+    seen = []
+
+    class Recording(SimulatedSearchEngine):
+        def build_prompt(self, request, mode):
+            text = super().build_prompt(request, mode)
+            seen.append((request, mode, text))
+            return text
+
+    config = SimulatedEngineConfig(generator=GeneratorConfig(model="tiny"), max_new_tokens=8, seed=0)
+    engine = Recording(TransformersGenerator(tiny_model, tokenizer), config)
+    policy = ScriptedPolicy(tiny_model, tokenizer, [search_rule, lambda c: "<answer> x </answer>"])
+    examples = [EXAMPLES[0], EXAMPLES[2]]
+    validate(policy, engine, examples, RolloutConfig(max_turns=1, max_new_tokens=20), RewardConfig())
+    assert len(seen) == 2
+    for request, mode, text in seen:
+        assert request.golden_answers == () and mode == "useful"
+        assert not any(gold in text for gold in ("Genentech", "Roche", "ethnologist"))

@@ -28,7 +28,7 @@ def _minimal(**extra) -> dict:
 def test_every_shipped_training_config_loads():
     assert len(TRAIN_CONFIGS) >= 4, "expected one tiny config per algorithm in configs/"
     estimators = {load_config(p).algorithm.estimator for p in TRAIN_CONFIGS}
-    assert estimators >= {"grpo", "gae", "reinforce_plus_plus", "reinforce_plus_plus_baseline"}
+    assert estimators >= {"grpo", "gae", "reinforce", "reinforce_plus_plus", "reinforce_plus_plus_baseline"}
 
 
 def test_unknown_key_is_an_error_naming_its_dotted_path(tmp_path):
@@ -79,3 +79,37 @@ def test_overrides_use_dotted_keys(tmp_path):
     path.write_text(yaml.safe_dump(_minimal()))
     config = load_config(path, {"total_steps": 7, "optimizer.lr": 0.5, "rollout.n_samples": 3})
     assert (config.total_steps, config.optimizer.lr, config.rollout.n_samples) == (7, 0.5, 3)
+
+
+def test_paper_config_is_the_reference_reinforce_recipe():
+    """configs/zerosearch_reinforce_paper.yaml: plain REINFORCE, warm-up over 95% of training, entropy
+    0.001, low-variance KL 0.001 as a loss term, bf16 compute on fp32 master weights."""
+    config = load_config(ROOT / "configs" / "zerosearch_reinforce_paper.yaml")
+    algo = config.algorithm
+    assert algo.estimator == "reinforce" and algo.entropy_coef == 0.001
+    assert algo.kl.resolved_placement(algo.estimator) is KLPlacement.LOSS
+    assert algo.kl.resolved_type(algo.estimator) is KLType.K3 and algo.kl.coef == 0.001
+    assert config.optimizer.warmup_ratio == 0.95 and config.optimizer.lr == 1e-6
+    assert config.model.dtype == "bfloat16"
+    from zerosearch.train.trainer import lr_lambda
+
+    factor = lr_lambda(config.optimizer, config.total_steps)
+    warmup = int(0.95 * config.total_steps)
+    assert factor(warmup - 1) < 1.0 and factor(warmup) == 1.0
+
+
+def test_sum_norm_needs_a_constant_scale():
+    """verl divides seq-mean-token-sum-norm by a fixed length; a per-batch padded width changed every step."""
+    mode = {"policy_loss": {"loss_agg_mode": "seq-mean-token-sum-norm"}}
+    with pytest.raises(ConfigError, match=r"loss_scale_factor or rollout\.max_response_tokens"):
+        parse_config(_minimal(algorithm=mode))
+    assert parse_config(_minimal(algorithm=mode, rollout={"max_response_tokens": 640})).loss_scale == 640.0
+    scaled = {"policy_loss": {**mode["policy_loss"], "loss_scale_factor": 100.0}}
+    assert parse_config(_minimal(algorithm=scaled, rollout={"max_response_tokens": 640})).loss_scale == 100.0
+
+
+def test_gae_defaults_to_a_separate_critic_and_k1_kl_in_the_reward():
+    algo = parse_config(_minimal(algorithm={"estimator": "gae"})).algorithm
+    assert algo.critic.model == "separate" and algo.critic.lr == 1e-5
+    assert algo.kl.resolved_placement(algo.estimator) is KLPlacement.REWARD
+    assert algo.kl.resolved_type(algo.estimator) is KLType.K1

@@ -155,3 +155,17 @@ def test_higher_reward_gets_higher_advantage(name):
 
 def test_module_doctests():
     assert doctest.testmod(estimators).failed == 0
+
+
+def test_plain_reinforce_is_the_score_on_every_policy_token():
+    """ZeroSearch's ``adv_estimator=reinforce``: no baseline (group of two with scores 1 and 0.5 keeps
+    both), no whitening (the values stay the raw scores), zero at injected/padding tokens."""
+    rewards = _t([[0.0, 0.0, 1.0], [0.0, 0.5, 0.0]])
+    mask = _t([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    adv, ret = get_estimator("reinforce").fn(AdvantageInputs(rewards, mask, torch.tensor([0, 0])))
+    assert torch.equal(adv, _t([[1.0, 0.0, 1.0], [0.5, 0.5, 0.0]])) and torch.equal(ret, adv)
+    assert not get_estimator("reinforce").needs_values and not get_estimator("reinforce").kl_in_reward
+
+
+def test_gae_kl_defaults_to_k1_in_the_reward_like_the_reference():
+    assert get_estimator("gae").kl_in_reward

@@ -147,7 +147,8 @@ def test_in_process_resume_restores_value_head_and_adapters(world, tmp_path, var
     if variant == "gae":
         for a, b in zip(trainer.critic.parameters(), fresh.critic.parameters(), strict=True):
             assert torch.equal(a, b)
-        critic_a, critic_b = trainer.critic_optimizer.state_dict()["state"], fresh.critic_optimizer.state_dict()["state"]
+        critic_a = trainer.critic_optimizer.state_dict()["state"]
+        critic_b = fresh.critic_optimizer.state_dict()["state"]
         assert critic_a.keys() == critic_b.keys() and critic_a
         assert all(torch.equal(critic_a[k]["exp_avg"], critic_b[k]["exp_avg"]) for k in critic_a)
     assert fresh.scheduler.last_epoch == trainer.scheduler.last_epoch == 2

@@ -48,7 +48,7 @@ def main(
         raise typer.Exit(2) from None
     try:
         trainer = build_trainer(cfg, resume=checkpoint if checkpoint is not None else resume)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, FileExistsError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     final = trainer.train()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from zerosearch.train.checkpoint import latest_checkpoint
+from zerosearch.train.checkpoint import latest_checkpoint, refuse_mixing_runs
 from zerosearch.train.config import TrainConfig
 from zerosearch.train.data import load_examples
 from zerosearch.train.precision import compute_dtype
@@ -59,6 +59,8 @@ def build_trainer(config: TrainConfig, resume: bool | str | Path = False) -> Tra
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     checkpoint = resolve_resume(config, resume)
+    if checkpoint is None:
+        refuse_mixing_runs(config.output_dir)  # before the (slow) model load
     model, tokenizer = load_policy(config)
     train_examples = load_examples(config.data.train, limit=config.data.train_limit, seed=config.seed)
     val_examples = None

@@ -106,6 +106,22 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def refuse_mixing_runs(output_dir: Path) -> None:
+    """Raise when ``output_dir`` already holds a run's checkpoints or metrics.
+
+    A fresh run there would append to the old metrics and, once its own step numbers sort below the old
+    ones, prune its own new checkpoints; only ``--resume`` may continue a directory.
+    """
+    found = list_checkpoints(output_dir)
+    metrics = Path(output_dir) / "metrics.jsonl"
+    if found or metrics.is_file():
+        what = f"checkpoints up to {found[-1].name}" if found else "metrics.jsonl"
+        raise FileExistsError(
+            f"output_dir {output_dir} already holds an earlier run ({what}); pass --resume to continue it, "
+            "or choose a new output_dir (or delete the old one) to start fresh"
+        )
+
+
 def remove_stale_temporaries(root: Path) -> list[Path]:
     """Delete ``.tmp-*`` folders left by saves that crashed; returns what was removed."""
     stale = [p for p in root.iterdir() if p.name.startswith(".tmp-") and p.is_dir()] if root.is_dir() else []

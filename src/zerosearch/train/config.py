@@ -139,8 +139,8 @@ class AlgorithmSettings(_Section):
     )
     micro_batch_size: int = Field(4, ge=1, description="episodes per forward/backward (gradient accumulation)")
     logits_chunk_size: int = Field(
-        512, ge=1, description="policy tokens per chunk of the output head + log-softmax (memory: about "
-        "chunk x vocabulary x 4 bytes per live copy; the full logits are never built)")
+        128, ge=1, description="policy tokens per chunk of the output head + log-softmax (memory: about "
+        "chunk x vocabulary x 4 bytes per live copy, ~4 live in backward; the full logits are never built)")
 
     @field_validator("estimator")
     @classmethod

@@ -31,8 +31,9 @@ from zerosearch.train.batch import TrainBatch
 
 Tensor = torch.Tensor
 
-#: Positions per chunk of the output head / log-softmax (about chunk x vocab x 4 bytes per live copy).
-DEFAULT_CHUNK = 512
+#: Positions per chunk of the output head / log-softmax (about chunk x vocab x 4 bytes per live copy; the
+#: backward of a chunk holds about four such copies: 128 x 49k vocabulary x 4 bytes x 4 = 100 MB).
+DEFAULT_CHUNK = 128
 
 
 class ValueHead(nn.Module):

@@ -43,8 +43,8 @@ from zerosearch.train.checkpoint import (
     POLICY_DIR,
     VALUE_HEAD_FILE,
     CheckpointParts,
-    list_checkpoints,
     load_trainer_state,
+    refuse_mixing_runs,
     save_checkpoint,
     set_rng_state,
 )
@@ -272,7 +272,8 @@ class Trainer:
     def train(self) -> dict[str, float]:
         """Run until ``total_steps``; returns the last step's metrics."""
         cfg = self.config
-        self._refuse_mixing_runs()
+        if self._resumed_from is None:
+            refuse_mixing_runs(self.output_dir)
         self._write_run_info()
         logger = RunLogger(self.output_dir, tensorboard=cfg.logging.tensorboard,
                            wandb_project=cfg.logging.wandb_project if cfg.logging.wandb else None,
@@ -315,20 +316,6 @@ class Trainer:
             engine_states={role: e.state_dict() for role, e in self.engines().items() if hasattr(e, "state_dict")},
         )
         return save_checkpoint(self.output_dir, parts, self.config.checkpoint.keep_last)
-
-    def _refuse_mixing_runs(self) -> None:
-        """A fresh run in a directory holding another run's checkpoints or metrics would mix their logs
-        and prune its own new checkpoints (older steps sort after newer ones); refuse it."""
-        if self._resumed_from is not None:
-            return
-        found = list_checkpoints(self.output_dir)
-        metrics = self.output_dir / "metrics.jsonl"
-        if found or metrics.is_file():
-            what = f"checkpoints up to {found[-1].name}" if found else "metrics.jsonl"
-            raise FileExistsError(
-                f"output_dir {self.output_dir} already holds an earlier run ({what}); pass --resume to continue "
-                "it, or choose a new output_dir (or delete the old one) to start fresh"
-            )
 
     def _write_run_info(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)

@@ -239,6 +239,7 @@ class PolicyUpdater:
             optimizer.zero_grad(set_to_none=True)
             return grad_norm
         optimizer.step()
+        optimizer.zero_grad(set_to_none=True)  # no gradient memory held through the next rollout
         return grad_norm
 
     def micro_loss(self, micro: Prepared, norm: Normalizer) -> tuple[Tensor, dict[str, Tensor]]:
