@@ -131,3 +131,17 @@ def test_resume_without_a_checkpoint_is_a_clear_error(setup, tmp_path):
                           check=False, capture_output=True, text=True, timeout=240, env=_env())
     assert done.returncode != 0
     assert "no checkpoint under" in done.stderr
+
+
+def test_fresh_run_into_an_old_output_dir_is_refused_before_loading(setup, tmp_path):
+    """Issue 12: a fresh run in a directory with an earlier run's logs would mix them; the CLI refuses it
+    (exit 2, before loading the model) and names --resume."""
+    _, config = setup
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "metrics.jsonl").write_text('{"step": 1}\n')
+    done = subprocess.run([*_cli(), "--config", str(config), "--output-dir", str(old)],
+                          check=False, capture_output=True, text=True, timeout=240, env=_env())
+    assert done.returncode == 2
+    assert "already holds an earlier run" in done.stderr and "--resume" in done.stderr
+    assert (old / "metrics.jsonl").read_text() == '{"step": 1}\n'
