@@ -175,13 +175,14 @@ def check_memory(device: str, quick: bool) -> dict:
     import torch
 
     rows = {}
+    short = (16, 16) if quick else (160, 192)
     model, tokenizer = smollm2(device)
-    rows["smollm2_8x352"] = measure(model, len(tokenizer), device, torch.bfloat16, (160, 192), micro=4)
+    rows["smollm2_8x352"] = measure(model, len(tokenizer), device, torch.bfloat16, short, micro=4)
     del model
     gc.collect()
     model = qwen_like(device, quick)
-    rows["qwen0.5b_like_8x352"] = measure(model, 151936, device, torch.bfloat16, (160, 192), micro=4)
-    long = (96, 96) if quick else (1024, 3072)
+    rows["qwen0.5b_like_8x352"] = measure(model, 151936, device, torch.bfloat16, short, micro=4)
+    long = (32, 32) if quick else (1024, 3072)
     model.gradient_checkpointing_enable()
     rows["qwen0.5b_like_8x4096_ckpt"] = measure(model, 151936, device, torch.bfloat16, long, micro=2)
     rows["qwen0.5b_like_parameters"] = sum(p.numel() for p in model.parameters())

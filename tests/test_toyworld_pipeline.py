@@ -91,7 +91,9 @@ def test_warm_started_policy_acts_in_protocol_format(built):
     questions = load_toy_questions(built.test)
     greedy = evaluate_toy_policy(policy, engine, questions, rollout, temperature=0.0)
     sampled = evaluate_toy_policy(policy, engine, questions, rollout, temperature=1.0, n_samples=4)
-    assert greedy["answered"] >= 0.9 and sampled["answered"] >= 0.8
+    # 0.75, not 0.8: since issue 12 an <answer> opened in one turn and closed in a later one is no answer;
+    # 10 of these 240 sampled episodes did that (measured: 0.8375 counted with the old regex, 0.796 now).
+    assert greedy["answered"] >= 0.9 and sampled["answered"] >= 0.75
     assert 0.1 <= sampled["searched"] <= 0.9
 
 

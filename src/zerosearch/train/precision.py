@@ -31,11 +31,16 @@ def compute_dtype(name: str) -> torch.dtype:
 
 @contextlib.contextmanager
 def autocast(device: torch.device | str, dtype: torch.dtype) -> Iterator[None]:
-    """``torch.autocast`` in ``dtype`` on ``device``'s type; nothing for float32."""
+    """``torch.autocast`` in ``dtype`` on ``device``'s type; nothing for float32.
+
+    The cast-weight cache is off: with it, autocast keeps a bf16 copy of every weight it touched until the
+    context exits (half the model's fp32 size, held through a whole micro-batch); without it each layer's
+    copy lives only while that layer runs (and, under gradient checkpointing, is recomputed in backward).
+    """
     if dtype == torch.float32:
         yield
         return
-    with torch.autocast(device_type=torch.device(device).type, dtype=dtype):
+    with torch.autocast(device_type=torch.device(device).type, dtype=dtype, cache_enabled=False):
         yield
 
 
