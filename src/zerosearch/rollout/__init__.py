@@ -6,7 +6,9 @@
     score_episodes(episodes, RewardConfig())
     write_episodes_jsonl(episodes, "runs/x/episodes.jsonl", step=12)
 
-``config`` holds the settings, ``episode`` the record (and scoring / JSONL), ``machine`` the state machine.
+``config`` holds the settings, ``episode`` the record (and scoring / JSONL), ``machine`` the state machine,
+``rules`` the pure turn rules (what a turn means, information blocks, injected ids) that the machine and
+the verl agent loop share.
 """
 
 from zerosearch.rollout.config import RolloutConfig

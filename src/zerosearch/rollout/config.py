@@ -27,7 +27,10 @@ class RolloutConfig(BaseModel):
         "hitting it ends the episode with truncated=True. None: only the per-turn limits apply")
     max_information_tokens: int | None = Field(
         None, ge=1, description="cut each injected <information> block to this many tokens (Search-R1's "
-        "max_obs_length); None keeps whole blocks")
+        "max_obs_length): the documents are cut, the closing tag is always kept; None keeps whole blocks")
+    eos_ends_episode: bool = Field(
+        False, description="a turn with neither <search> nor <answer> that ends on EOS ends the episode; "
+        "False (the reference's rule) injects the invalid-action message and lets the policy try again")
     # sampling
     temperature: float = Field(1.0, ge=0.0, description="policy sampling temperature (0 = greedy)")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling mass")

@@ -70,7 +70,8 @@ class Episode:
         generated_text: the policy's text only (concatenated turn texts).
         truncated: a length limit (per-turn ``max_new_tokens`` without a stop, or the response budget)
             cut the episode.
-        stop_reason: why the episode ended: answer, eos, max_turns, max_new_tokens or max_response_tokens.
+        stop_reason: why the episode ended: answer, max_turns, max_new_tokens, max_response_tokens or (with
+            ``RolloutConfig.eos_ends_episode``) eos; the rules are ``zerosearch.rollout.rules.decide_turn``.
         noise_probability: the simulator's noise probability used for this episode's searches.
         reward / metrics: set by :func:`score_episodes`.
         prompt_text: the rendered prompt, for inspection.

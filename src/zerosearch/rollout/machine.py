@@ -4,12 +4,14 @@ Every row is ACTIVE (its next policy turn is due), SEARCHING (its query awaits t
 Each loop step runs one handler per state over all rows in it:
 
 * ACTIVE: one batched generation for every active row (``policy.generate_ids`` or its KV-cached twin;
-  stop at ``</search>`` or ``</answer>``); each row's new text is parsed with ``protocol.parse_turn``.
-  An answer, an EOS, a length cut or the final turn ends the row; a search moves it to SEARCHING; an
-  invalid turn gets the invalid-action message (mask 0) and stays ACTIVE.
+  stop at ``</search>`` or ``</answer>``); each row's turn is judged by ``rules.decide_turn`` (the rules
+  shared with the verl agent loop): an answer, a length cut or the final turn ends the row; a search moves
+  it to SEARCHING; an invalid turn (by default also one that ended on EOS without a tag) gets the
+  invalid-action message (mask 0) and stays ACTIVE.
 * SEARCHING: all pending queries go to the engine in ONE ``engine.search`` call (each request with its
   own row's question, gold answers and the step's noise probability); each row gets its
-  ``<information>`` block appended (mask 0) and becomes ACTIVE again.
+  ``<information>`` block (``rules.information_ids``: cut inside the documents, closing tag kept)
+  appended (mask 0) and becomes ACTIVE again.
 
 Everything stays in token ids: the context of a row is prompt ids + generated ids + injected ids,
 never re-tokenised from decoded text. After ``max_turns`` rounds a row has one last generation whose
@@ -35,16 +37,9 @@ import numpy as np
 
 from zerosearch.data.types import QAExample
 from zerosearch.llm.base import Completion, GenerationError, SamplingParams
-from zerosearch.protocol import (
-    INVALID_ACTION_MESSAGE,
-    STOP_STRINGS,
-    ActionKind,
-    format_information,
-    load_template,
-    parse_turn,
-    render_prompt,
-)
+from zerosearch.protocol import INVALID_ACTION_MESSAGE, STOP_STRINGS, load_template, render_prompt
 from zerosearch.rewards import extract_answer
+from zerosearch.rollout import rules
 from zerosearch.rollout.config import RolloutConfig
 from zerosearch.rollout.episode import Episode, Turn
 from zerosearch.search.base import SearchEngine, SearchError, SearchRequest, SearchResult
@@ -71,7 +66,7 @@ class Row:
     pending_query: str | None = None
     context_ids: list[int] = field(default_factory=list)
 
-    def finish(self, reason: str, *, truncated: bool = False) -> None:
+    def finish(self, reason: str | None, *, truncated: bool = False) -> None:
         """End the episode; ``truncated`` marks a length limit as the reason."""
         self.state = RowState.DONE
         self.episode.stop_reason = reason
@@ -101,7 +96,10 @@ class RolloutRun:
         from zerosearch.llm.continuation import continuation_for  # torch: imported only when a rollout runs
 
         self.continuation = continuation_for(policy, config.reuse_kv_cache)
-        self.invalid_ids = self.encode(INVALID_ACTION_MESSAGE)
+        self.invalid_ids = rules.invalid_action_ids(self.tokenizer)
+        info_limit = config.max_information_tokens
+        if info_limit is not None and info_limit < rules.information_overhead(self.tokenizer):
+            rules.information_ids(self.tokenizer, [], info_limit)  # raises the error naming the setting
         self.generation_round = 0
         self.search_round = 0
         self.handlers: dict[RowState, Callable[[list[Row]], None]] = {
@@ -110,10 +108,6 @@ class RolloutRun:
         }
 
     # ---- setup -------------------------------------------------------------------------------------
-    def encode(self, text: str) -> list[int]:
-        """Ids of injected text (no special tokens added)."""
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
     def decode(self, ids: list[int]) -> str:
         """Text of ids, special tokens skipped (as the backend decodes completions)."""
         return self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -170,35 +164,35 @@ class RolloutRun:
         self.generation_round += 1
 
     def apply_completion(self, row: Row, completion: Completion, limit: int) -> None:
-        """Append the generated ids of one turn and move the row to its next state."""
+        """Append the generated ids of one turn and move the row to its next state (``rules.decide_turn``)."""
         ids, logprobs = checked_ids(completion)
         cut = len(ids) > limit
         if cut:
             ids, logprobs = ids[:limit], logprobs[:limit]
         text = self.decode(ids) if cut else completion.text
-        action = parse_turn(text)
         ep = row.episode
         start = len(ep.response_ids)
         self.append(row, ids, logprobs, generated=True)
         end = len(ep.response_ids)
+        room = self.room(row)
+        decision = rules.decide_turn(
+            text,
+            ended_on_eos=rules.ends_on_eos(ids, self.eos_ids),
+            length_cut=cut or completion.finish_reason == "length",
+            final_turn=rules.is_final_turn(row.generations, self.config.max_turns),
+            room_left=room,
+            length_reason=rules.length_stop_reason(limit, self.config.max_new_tokens),
+            eos_ends_episode=self.config.eos_ends_episode,
+        )
+        action = decision.action
         ep.turns.append(Turn(kind=action.kind.value, content=action.content, text=text, start=start, end=end,
                              injected_start=end, injected_end=end, finish_reason=completion.finish_reason))
         ep.generated_text += text
         row.generations += 1
-        final = row.generations > self.config.max_turns
-        length_reason = "max_response_tokens" if limit < self.config.max_new_tokens else "max_new_tokens"
-        if cut:
-            row.finish(length_reason, truncated=True)
-        elif action.kind is ActionKind.ANSWER:
-            row.finish("answer")
-        elif action.kind is ActionKind.SEARCH and not final:
+        if decision.next is rules.TurnNext.END:
+            row.finish(decision.stop_reason, truncated=decision.truncated)
+        elif decision.next is rules.TurnNext.SEARCH:
             row.pending_query, row.state = action.content, RowState.SEARCHING
-        elif ids and ids[-1] in self.eos_ids:
-            row.finish("eos")
-        elif completion.finish_reason == "length" and action.kind is ActionKind.INVALID:
-            row.finish(length_reason, truncated=True)
-        elif final:
-            row.finish("max_turns")
         else:
             self.inject(row, self.invalid_ids, INVALID_ACTION_MESSAGE)
 
@@ -221,12 +215,8 @@ class RolloutRun:
             ep.noise_modes.append(result.mode)
             ep.turns[-1].searched = True
             row.pending_query, row.state = None, RowState.ACTIVE
-            block = format_information(passages)
-            ids = self.encode(block)
-            info_limit = self.config.max_information_tokens
-            if info_limit is not None and len(ids) > info_limit:
-                ids, block = ids[:info_limit], self.decode(ids[:info_limit])
-            self.inject(row, ids, block)
+            ids = rules.information_ids(self.tokenizer, passages, self.config.max_information_tokens)
+            self.inject(row, ids, self.decode(ids))
         self.search_round += 1
 
     def draw_modes(self, count: int) -> list[str | None]:
