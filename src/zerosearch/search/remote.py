@@ -177,7 +177,8 @@ def results_from_payload(payload: Any, requests: list[SearchRequest], url: str) 
         info = entry if isinstance(entry, dict) else {}
         mode = info.get("mode") if info.get("mode") in ("useful", "noisy") else None
         recovered = info.get("recovered") if isinstance(info.get("recovered"), int) else None
-        results.append(SearchResult(query=request.query, documents=docs, mode=mode, recovered=recovered))
+        extra = {"noise_probability": info["noise_probability"]} if "noise_probability" in info else {}
+        results.append(SearchResult(query=request.query, documents=docs, mode=mode, recovered=recovered, extra=extra))
     return results
 
 
@@ -231,33 +232,43 @@ class RemoteSearchEngine:
         """Close the HTTP connection pool."""
         self._client.close()
 
-    def search(self, requests: list[SearchRequest]) -> list[SearchResult]:
-        """One batched call (search-r1) or one call per query (zerosearch)."""
+    def search(
+        self, requests: list[SearchRequest], *, step: int | None = None, total_steps: int | None = None
+    ) -> list[SearchResult]:
+        """One batched call (search-r1) or one call per query (zerosearch).
+
+        ``step`` (+ ``total_steps``): the training step, sent with requests that carry neither p nor mode so
+        that ``zerosearch serve`` computes p with its curriculum (search-r1 shape only).
+        """
         if not requests:
             return []
         if self.shape == "search-r1":
-            return self._search_r1(requests)
+            return self._search_r1(requests, step, total_steps)
+        if step is not None:
+            raise ValueError("step is sent in the search-r1 shape only; use shape='search-r1' against zerosearch serve")
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
             return list(pool.map(self._zerosearch_one, requests))
 
     def _post(self, body: dict[str, Any]) -> Any:
         return post_json(self._client, self.url, body, max_retries=self.max_retries, backoff_s=self.backoff_s)
 
-    def _search_r1(self, requests: list[SearchRequest]) -> list[SearchResult]:
+    def _search_r1(
+        self, requests: list[SearchRequest], step: int | None, total_steps: int | None
+    ) -> list[SearchResult]:
+        def one_body(group: list[SearchRequest]) -> list[SearchResult]:
+            body = retrieve_body(group, steering=self.forward_steering, step=step, total_steps=total_steps)
+            return results_from_payload(self._post(body), group, self.url)
+
         groups = group_by_steering(requests) if self.forward_steering else [list(range(len(requests)))]
         if len(groups) == 1:
-            return self._search_r1_group(requests)
+            return one_body(requests)
         results: list[SearchResult | None] = [None] * len(requests)
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
-            answers = pool.map(self._search_r1_group, [[requests[i] for i in g] for g in groups])
+            answers = pool.map(one_body, [[requests[i] for i in g] for g in groups])
             for group, group_results in zip(groups, answers, strict=True):
                 for i, result in zip(group, group_results, strict=True):
                     results[i] = result
         return results
-
-    def _search_r1_group(self, requests: list[SearchRequest]) -> list[SearchResult]:
-        payload = self._post(retrieve_body(requests, steering=self.forward_steering))
-        return results_from_payload(payload, requests, self.url)
 
     def _reference_body(self, request: SearchRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"query": request.query, "top_k": request.top_k}
