@@ -24,12 +24,14 @@ writes them) and, with ``zerosearch.curriculum`` on, the ``global_steps`` kwarg 
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from uuid import uuid4
 
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
@@ -63,6 +65,34 @@ def _engine(settings_json: str) -> RemoteSearchEngine:
 @functools.cache
 def _executor(max_workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="zerosearch-search")
+
+
+class InjectedEncoder:
+    """Encodes injected text with a private copy of the tokenizer, one thread at a time.
+
+    ``rules.encode_injected`` asks the fast tokenizer not to parse special tokens, which flips a flag on the
+    Rust tokenizer; done on verl's shared tokenizer while verl encodes another episode's prompt in a worker
+    thread, that raises "Already borrowed". A private copy behind a lock keeps both apart.
+    """
+
+    _lock = threading.Lock()
+    _copies: ClassVar[dict[int, Any]] = {}
+
+    def __init__(self, tokenizer: Any) -> None:
+        with self._lock:
+            if id(tokenizer) not in self._copies:
+                self._copies[id(tokenizer)] = (tokenizer, copy.deepcopy(tokenizer))  # keep the original alive
+            self.tokenizer = self._copies[id(tokenizer)][1]
+
+    def invalid_action(self) -> list[int]:
+        """``rules.invalid_action_ids``."""
+        with self._lock:
+            return rules.invalid_action_ids(self.tokenizer)
+
+    def information(self, passages: list[str], max_tokens: int | None) -> list[int]:
+        """``rules.information_ids``."""
+        with self._lock:
+            return rules.information_ids(self.tokenizer, passages, max_tokens)
 
 
 @dataclass
@@ -111,9 +141,10 @@ class ZeroSearchAgentLoop(AgentLoopBase):
             raise ValueError(f"zerosearch_agent supports rollout.name in {sorted(STOP_KWARGS)}, got {name!r}")
         self.stop_kwargs = STOP_KWARGS[name]
         self.eos_ids = eos_token_ids(self)  # reads self.tokenizer (and no model: the servers hold it)
-        self.invalid_ids = rules.invalid_action_ids(self.tokenizer)
+        self.encoder = InjectedEncoder(self.tokenizer)
+        self.invalid_ids = self.encoder.invalid_action()
         if self.settings.max_information_tokens is not None:
-            rules.information_ids(self.tokenizer, [], self.settings.max_information_tokens)  # checks the limit
+            self.encoder.information([], self.settings.max_information_tokens)  # checks the limit
 
     # ---- prompt ------------------------------------------------------------------------------------
     async def prompt_ids(self, messages: list[dict], row: str) -> list[int]:
@@ -155,8 +186,7 @@ class ZeroSearchAgentLoop(AgentLoopBase):
                 traj.noise_modes.append(result.mode)
                 traj.noise_probabilities.append(result.extra.get("noise_probability"))
                 passages = [doc.as_passage() for doc in result.documents]
-                self._inject(traj, rules.information_ids(self.tokenizer, passages,
-                                                         self.settings.max_information_tokens))
+                self._inject(traj, self.encoder.information(passages, self.settings.max_information_tokens))
             else:
                 self._inject(traj, self.invalid_ids)
         return self._output(traj, step, timing)
