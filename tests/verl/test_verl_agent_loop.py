@@ -1,6 +1,7 @@
 """The zerosearch agent loop inside verl 0.9.1's own machinery, on CPU.
 
-Real parts: verl's ``AgentLoopWorker`` (our step-aware subclass, called in-process instead of as a Ray actor)
+Real parts: verl's legacy-trainer ``AgentLoopWorker`` (our step-aware subclass, called in-process instead of
+as a Ray actor; verl's default V1 worker needs a TransferQueue cluster and passes ``global_steps`` itself)
 built from verl's own Hydra config, a batch made by verl's ``RLHFDataset`` + ``collate_fn`` from the parquet
 ``zerosearch data export-verl`` writes, a tiny Llama (SmolLM2's tokenizer) and a real ``zerosearch serve`` app
 on loopback whose simulated engine runs that tiny model. The one stand-in is the rollout server (vLLM/SGLang
@@ -305,11 +306,12 @@ def test_response_budget_cuts_injected_ids_and_ends_the_episode(tiny, service, t
     assert mask[-1] == 0 and output.batch["responses"].shape[1] == 30
 
 
-def test_plain_verl_worker_without_the_step_route_fails_clearly(tiny, service, tmp_path):
+def test_legacy_worker_without_the_step_route_fails_clearly(tiny, service, tmp_path):
+    """verl's legacy AgentLoopWorker keeps the step in meta_info; without our subclass the loop says how to fix it."""
     path, generator = tiny
     config = verl_config(path, f"{service.url}/retrieve")
     batch = dataset_batch(config, generator.tokenizer, tmp_path)
-    with pytest.raises(ValueError, match=r"agent_loop_manager_class=zerosearch\.integrations\.verl\.step"):
+    with pytest.raises(ValueError, match=r"use_v1=false set actor_rollout_ref\.rollout\.agent\.agent_loop_manager"):
         run_worker(AgentLoopWorker, config, TransformersServerManager(generator), batch)
 
 

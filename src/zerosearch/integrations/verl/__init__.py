@@ -4,9 +4,9 @@
   ``zerosearch_agent``: generates through verl's server manager in token ids, calls ``zerosearch serve`` for
   each ``<search>`` with the row's own question, gold answers and the training step, and applies the turn
   rules of :mod:`zerosearch.rollout.rules` (the same code the single-machine rollout runs).
-* :mod:`~zerosearch.integrations.verl.step` — how the loop learns the global step: a worker subclass copies
-  ``meta_info["global_steps"]`` into every row, so ``run()`` receives it as the kwarg ``global_steps``
-  (set ``actor_rollout_ref.rollout.agent.agent_loop_manager_class`` to ``StepAwareAgentLoopManager``).
+* :mod:`~zerosearch.integrations.verl.step` — how the loop learns the global step: verl's V1 trainer (the
+  default) passes ``global_steps`` to ``run()``; for the legacy trainer a worker subclass copies
+  ``meta_info["global_steps"]`` into every row (``agent_loop_manager_class=...StepAwareAgentLoopManager``).
 * :mod:`~zerosearch.integrations.verl.reward` — ``compute_score`` in verl's custom-reward shape (F1 by
   default; EM and cover-EM selectable), scoring the policy's own text only.
 * :mod:`~zerosearch.integrations.verl.settings` — the ``zerosearch:`` section of the trainer config.

@@ -17,8 +17,9 @@ One episode per ``run()`` call, all in token ids (never re-encoding decoded text
    ends with ``max_response_tokens`` as in the rollout).
 
 The loop needs the dataset columns ``question`` and ``golden_answers`` (``zerosearch data export-verl``
-writes them) and, with ``zerosearch.curriculum`` on, the ``global_steps`` kwarg that
-:class:`~zerosearch.integrations.verl.step.StepAwareAgentLoopManager` adds to every row.
+writes them) and, with ``zerosearch.curriculum`` on, the ``global_steps`` kwarg: verl's V1 trainer (the
+default) passes it; for the legacy trainer :class:`~zerosearch.integrations.verl.step.StepAwareAgentLoopManager`
+adds it (see :mod:`zerosearch.integrations.verl.step`).
 """
 
 from __future__ import annotations
@@ -207,9 +208,10 @@ class ZeroSearchAgentLoop(AgentLoopBase):
         step = kwargs.get("global_steps")
         if step is None:
             raise ValueError(
-                f"row {row}: no global_steps kwarg, so the noise curriculum cannot follow training. Set "
+                f"row {row}: no global_steps kwarg, so the noise curriculum cannot follow training. verl's V1 "
+                "trainer (trainer.use_v1=true, the default) passes it; with trainer.use_v1=false set "
                 "actor_rollout_ref.rollout.agent.agent_loop_manager_class="
-                "zerosearch.integrations.verl.step.StepAwareAgentLoopManager (see docs/verl.md), or "
+                "zerosearch.integrations.verl.step.StepAwareAgentLoopManager (see docs/verl.md), or set "
                 "zerosearch.curriculum=false to use the service's fixed --noise-probability")
         return int(step)
 

@@ -1,21 +1,25 @@
-"""How the agent loop learns the training step in verl 0.9.1: copy it from the batch into every row.
+"""How the agent loop learns the training step in verl 0.9.1.
 
-verl's trainer puts the step on the generation batch (``gen_batch.meta_info["global_steps"]``, for training
-and validation batches alike). ``AgentLoopWorker.generate_sequences`` reads it only to label traces
-(``get_trajectory_info``) and calls ``run(sampling_params, **row)`` with the row's dataset columns, so an
-agent loop never sees it. The routes considered:
+verl 0.9.1 has two trainers, and they differ here:
 
-* read ``TokenOutput.extra_fields["global_steps"]`` after the first turn: set only by the vLLM and
-  TensorRT-LLM servers (not SGLang) and it is the version of the weights, not the trainer's step;
-* a Ray actor holding the step, or the driver posting it to the service: both need a hook in the trainer's
-  loop (a trainer subclass) and add a second source of truth that can lag behind the batch being rolled out;
-* pass it through (chosen): :class:`StepAwareAgentLoopWorker` writes ``meta_info["global_steps"]`` into a
-  ``global_steps`` column of the batch before verl's own ``generate_sequences`` runs, so every ``run()``
-  gets ``global_steps=<int>`` among its kwargs — the same column name verl's transfer-queue trainer
-  (``verl.trainer.ppo.v1``) already passes to agent loops. The step travels with the very batch it belongs
-  to; nothing else changes. verl picks the subclass up through its own config key::
+* the V1 trainer (``trainer.use_v1=true``, the default): ``trainer_base.py`` assigns ``global_steps`` to every
+  generation batch as non-tensor data, and ``AgentLoopWorkerTQ`` hands every batch field to
+  ``run(sampling_params, **fields)``, so the agent loop receives ``global_steps=<int>`` with no help;
+* the legacy trainer (``trainer.use_v1=false``, ``ray_trainer.py``, deprecated): the step sits in
+  ``gen_batch.meta_info["global_steps"]``; ``AgentLoopWorker.generate_sequences`` reads it only to label
+  traces (``get_trajectory_info``) and calls ``run()`` with the dataset columns, so the loop never sees it.
 
-      actor_rollout_ref.rollout.agent.agent_loop_manager_class=zerosearch.integrations.verl.step.StepAwareAgentLoopManager
+For the legacy trainer the routes considered were: read ``TokenOutput.extra_fields["global_steps"]`` after
+the first turn (set only by the vLLM and TensorRT-LLM servers, not SGLang, and it is the weights' version,
+not the trainer's step); a Ray actor holding the step, or the driver posting it to the service (both need a
+hook in the trainer's loop and add a second source of truth that can lag behind the batch being rolled
+out); or pass it through. Chosen: pass it through, the same way V1 does. :class:`StepAwareAgentLoopWorker`
+writes ``meta_info["global_steps"]`` into a ``global_steps`` column before verl's own
+``generate_sequences`` runs, so ``run()`` gets the same kwarg under both trainers. verl loads the subclass
+through its own config key (legacy trainer only; under V1 it would replace the TransferQueue manager)::
+
+    trainer.use_v1=false \
+    actor_rollout_ref.rollout.agent.agent_loop_manager_class=zerosearch.integrations.verl.step.StepAwareAgentLoopManager
 """
 
 from __future__ import annotations
