@@ -11,6 +11,7 @@ import os
 
 from zerosearch.integrations.verl import VERL_VERSION
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no network here: a hub lookup must fail at once, not retry
 _installed = importlib.util.find_spec("verl") is not None
 if os.environ.get("ZEROSEARCH_REQUIRE_VERL") == "1":
     if not _installed:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zerosearch.service.settings import TOKEN_ENV
 
@@ -44,6 +44,13 @@ class ZeroSearchVerlSettings(BaseModel):
     backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles each time")
     max_concurrent_searches: int = Field(64, ge=1, description="searches in flight per agent-loop worker process")
 
+    @field_validator("service_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"service_url must be the http(s) URL of `zerosearch serve`'s /retrieve, got {url!r}")
+        return url
+
     @classmethod
     def from_trainer_config(cls, config: Any) -> ZeroSearchVerlSettings:
         """Read ``config.zerosearch`` (an OmegaConf node or a mapping) with a clear error when it is missing."""
@@ -54,7 +61,7 @@ class ZeroSearchVerlSettings(BaseModel):
         if hasattr(section, "_get_node"):  # OmegaConf DictConfig
             from omegaconf import OmegaConf
 
-            section = OmegaConf.to_container(section, resolve=True)
+            section = OmegaConf.to_container(section, resolve=True, throw_on_missing=True)
         return cls.model_validate(dict(section))
 
     def bearer_token(self) -> str | None:
