@@ -66,17 +66,18 @@ class TransformersServerManager:
     returned only when verl asks for them, as vLLM does.
     """
 
-    def __init__(self, generator: TransformersGenerator) -> None:
+    def __init__(self, generator: TransformersGenerator, script: dict | None = None) -> None:
         self.generator = generator
+        self.script = SCRIPT if script is None else script
         self.turns: dict[str, int] = {}
         self.calls: list[dict] = []
 
     def _text_for(self, request_id: str, prompt_ids: list[int]) -> str | None:
         context = self.generator.tokenizer.decode(prompt_ids)
-        key = next(k for k in SCRIPT if k in context)
+        key = next(k for k in self.script if k in context)
         turn = self.turns.get(request_id, 0)
         self.turns[request_id] = turn + 1
-        script = SCRIPT[key]
+        script = self.script[key]
         return script[turn] if turn < len(script) else None
 
     def _forced(self, prompt_ids: list[int], text: str, limit: int) -> Completion:
@@ -88,10 +89,10 @@ class TransformersServerManager:
 
     async def generate(self, request_id: str, *, prompt_ids: list[int], sampling_params: dict, **_: object):
         text = self._text_for(request_id, list(prompt_ids))
-        limit = sampling_params["max_tokens"]
+        limit = sampling_params.get("max_tokens", 64)  # verl's tool_agent sends none: the server picks
         if text is None:
             params = SamplingParams(max_new_tokens=limit, temperature=sampling_params["temperature"],
-                                    stop=tuple(sampling_params["stop"]), seed=len(self.calls))
+                                    stop=tuple(sampling_params.get("stop", ())), seed=len(self.calls))
             (completion,) = self.generator.generate_ids([list(prompt_ids)], params)
         else:
             completion = self._forced(list(prompt_ids), text, limit)
@@ -324,3 +325,53 @@ def test_curriculum_off_sends_no_step(tiny, service, tmp_path):
     new = [request for request, _ in service.engine.seen[before:]]
     assert new and all(r.noise_probability is None for r in new)
     assert np.all(output.non_tensor_batch["zerosearch_step"] == None)  # noqa: E711
+
+
+# ------------------------------------------------------------------------------ verl's stock tool path
+TOOL_SCRIPT = {
+    "Evan Morris": ["<answer> Roche </answer>"],
+    "Pavia": ['<tool_call>\n{"name": "search", "arguments": {"query": "Pavia Cathedral"}}\n</tool_call>',
+              "<answer> Pavia </answer>"],
+    "Horatio": ["<answer> ethnologist </answer>"],
+}
+
+
+def test_stock_tool_agent_with_the_shipped_tool_config(tiny, service, tmp_path, monkeypatch):
+    """verl's own ToolAgentLoop, hermes tool calls, the shipped tool config: the search reaches the service with
+    the row's question and gold answers (from tools_kwargs) and the documents come back as the tool message."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from zerosearch.data.exporters import verl_rows
+
+    path, generator = tiny
+    monkeypatch.setenv("ZEROSEARCH_SERVICE_URL", f"{service.url}/retrieve")
+    rows = verl_rows(EXAMPLES, split="train")
+    for row in rows:
+        row["extra_info"]["tools_kwargs"] = {"search": {"create_kwargs": {
+            "question": row["question"], "golden_answers": row["golden_answers"]}}}
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    config = verl_config(path, f"{service.url}/retrieve")
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "verl" / "tool_config.yaml"
+    for override in (("agent", "default_agent_loop", "tool_agent"), ("multi_turn", "enable", True),
+                     ("multi_turn", "tool_config_path", str(shipped)), ("multi_turn", "format", "hermes"),
+                     ("multi_turn", "max_tool_response_length", 4096), ("multi_turn", "max_assistant_turns", 3)):
+        config.actor_rollout_ref.rollout[override[0]][override[1]] = override[2]
+    dataset = RLHFDataset(data_files=[str(tmp_path / "train.parquet")], tokenizer=generator.tokenizer,
+                          config=config.data)
+    batch = DataProto.from_single_dict(collate_fn([dataset[i] for i in range(len(dataset))]))
+    before = len(service.engine.seen)
+    output = run_worker(AgentLoopWorker, config, TransformersServerManager(generator, TOOL_SCRIPT), batch)
+
+    [(request, _)] = service.engine.seen[before:]
+    assert (request.query, request.question, request.golden_answers) == (
+        "Pavia Cathedral", "Where is Pavia Cathedral?", ("Pavia",))
+    assert request.noise_probability is None  # the stock path gives the tool no step: no curriculum
+    i = next(j for j, p in enumerate(output.non_tensor_batch["raw_prompt"]) if "Pavia" in str(p))
+    n = int(output.batch["attention_mask"][i, output.batch["prompts"].shape[1]:].sum())
+    ids, mask = output.batch["responses"][i, :n].tolist(), output.batch["response_mask"][i, :n].tolist()
+    tool_text = generator.tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m == 0])
+    assert "Doc 1:" in tool_text or "No results." in tool_text
+    assert "(truncated)" not in tool_text
+    text = generator.tokenizer.decode(ids, skip_special_tokens=True)
+    assert compute_score("hotpotqa", text, {"target": ["Pavia"]})["score"] == 1.0
