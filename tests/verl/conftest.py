@@ -6,18 +6,23 @@ into an error instead."""
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 
 from zerosearch.integrations.verl import VERL_VERSION
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no network here: a hub lookup must fail at once, not retry
-_installed = importlib.util.find_spec("verl") is not None
+# The installed distribution, not find_spec("verl"): with tests/ on sys.path, this very directory would pass
+# for a namespace package named verl.
+try:
+    found = importlib.metadata.version("verl")
+except importlib.metadata.PackageNotFoundError:
+    found = None
+_installed = found is not None
 if os.environ.get("ZEROSEARCH_REQUIRE_VERL") == "1":
     if not _installed:
         raise RuntimeError("ZEROSEARCH_REQUIRE_VERL=1 but verl is not installed; run `make verl-env`")
-    found = importlib.metadata.version("verl")
     if found != VERL_VERSION:
         raise RuntimeError(f"the verl tests target verl=={VERL_VERSION}, found {found}; run `make verl-env`")
-if not _installed:
+if _installed:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no network here: a hub lookup must fail at once, not retry
+else:
     collect_ignore_glob = ["test_*.py"]
