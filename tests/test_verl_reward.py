@@ -38,6 +38,9 @@ def test_metric_choice_and_the_recorded_policy_text_wins():
     assert compute_score("nq", solution, {"target": ["Paris"]}, metric="cover_em")["score"] == 1.0
     recorded = {"zerosearch_generated_text": "<answer> Paris </answer>"}
     assert compute_score("nq", solution, {"target": ["Paris"]}, recorded, metric="em")["score"] == 1.0
+    parsed = {"zerosearch_answer": None, "zerosearch_generated_text": "<answer> Paris </answer>"}
+    assert compute_score("nq", solution, {"target": ["Paris"]}, parsed)["answered"] == 0.0  # the turn parser wins
+    assert compute_score("nq", "<answer> Rome </answer>", {"target": ["Paris"]}, format_score=0.1)["score"] == 0.1
     with pytest.raises(ValueError, match="'f2' is not a valid Metric"):
         compute_score("nq", solution, {"target": ["Paris"]}, metric="f2")
 

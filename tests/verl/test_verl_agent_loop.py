@@ -286,7 +286,9 @@ def test_compute_score_on_the_outputs(rollout):
         from_text = compute_score(nt["data_source"][i], solution, gt, dict(nt["extra_info"][i]))
         with_fields = compute_score(nt["data_source"][i], solution, gt,
                                     {"zerosearch_generated_text": nt["zerosearch_generated_text"][i]})
-        assert from_text == with_fields
+        with_answer = compute_score(nt["data_source"][i], solution, gt,
+                                    {"zerosearch_answer": nt["zerosearch_answer"][i]})
+        assert from_text == with_fields == with_answer
         scores[word] = from_text
     assert scores["Evan Morris"] == {"score": 1.0, "f1": 1.0, "em": 1.0, "cover_em": 1.0, "answered": 1.0}
     assert scores["Pavia"]["score"] == 0.0 and scores["Pavia"]["answered"] == 0.0

@@ -37,9 +37,9 @@ from uuid import uuid4
 
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
 
-from zerosearch.integrations.verl.reward import GENERATED_TEXT_KEY, gold_answers
+from zerosearch.integrations.verl.reward import ANSWER_KEY, GENERATED_TEXT_KEY, gold_answers
 from zerosearch.integrations.verl.settings import ZeroSearchVerlSettings
-from zerosearch.protocol import STOP_STRINGS, render_prompt
+from zerosearch.protocol import STOP_STRINGS, ActionKind, render_prompt
 from zerosearch.rollout import rules
 from zerosearch.rollout.machine import eos_token_ids
 from zerosearch.search.base import SearchRequest, SearchResult
@@ -112,6 +112,7 @@ class Trajectory:
     noise_probabilities: list[float | None] = field(default_factory=list)
     stop_reason: str | None = None
     truncated: bool = False
+    answer: str | None = None
 
     def append(self, ids: list[int], logprobs: list[float] | None, *, generated: bool) -> None:
         """Extend the response with ids, their mask, and (policy tokens) the sampling logprobs."""
@@ -179,6 +180,8 @@ class ZeroSearchAgentLoop(AgentLoopBase):
             timing["generate_sequences"] += time.perf_counter() - t0
             if decision.next is rules.TurnNext.END:
                 traj.stop_reason, traj.truncated = decision.stop_reason, decision.truncated
+                if decision.action.kind is ActionKind.ANSWER:
+                    traj.answer = decision.action.content
             elif decision.next is rules.TurnNext.SEARCH:
                 t0 = time.perf_counter()
                 result = await self._search(decision.action.content, question, golds, step)
@@ -276,6 +279,7 @@ class ZeroSearchAgentLoop(AgentLoopBase):
             metrics=timing,
             extra_fields={
                 GENERATED_TEXT_KEY: traj.generated_text,
+                ANSWER_KEY: traj.answer,
                 "zerosearch_queries": traj.queries,
                 "zerosearch_noise_modes": traj.noise_modes,
                 "zerosearch_noise_probabilities": traj.noise_probabilities,

@@ -5,9 +5,13 @@ verl calls ``compute_score(data_source, solution_str, ground_truth, extra_info, 
 invalid-action messages (the latter even spells out ``<answer> and </answer>``). The answer must come from
 what the policy wrote, so the score reads, in order of preference:
 
-1. ``extra_info["zerosearch_generated_text"]``: the policy-generated text the agent loop records (it
-   reaches ``extra_info`` through verl's ``tool_extra_fields`` when the reward loop runs inside rollout);
-2. otherwise ``solution_str`` with every injected span removed (:func:`policy_text`).
+1. ``extra_info["zerosearch_answer"]``: the content of the answer turn the agent loop's turn parser found
+   (None: the episode never answered), as the single-machine rollout scores it;
+2. ``extra_info["zerosearch_generated_text"]``: the policy-generated text the agent loop records;
+3. otherwise ``solution_str`` with every injected span removed (:func:`policy_text`).
+
+(1) and (2) reach ``extra_info`` through verl's ``tool_extra_fields`` when the reward loop runs inside the
+rollout; otherwise (3) applies.
 
 Launch config::
 
@@ -25,11 +29,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from zerosearch.protocol import INFORMATION_CLOSE, INFORMATION_OPEN, INVALID_ACTION_MESSAGE
-from zerosearch.rewards import METRICS, Metric, RewardConfig, compute_reward, extract_answer
+from zerosearch.rewards import METRICS, Metric, RewardConfig, extract_answer
 
 _INFORMATION_BLOCK = re.compile(re.escape(INFORMATION_OPEN) + r".*?(?:" + re.escape(INFORMATION_CLOSE) + r"|\Z)",
                                 re.DOTALL)
 GENERATED_TEXT_KEY = "zerosearch_generated_text"
+ANSWER_KEY = "zerosearch_answer"
 
 
 def policy_text(solution_str: str) -> str:
@@ -75,9 +80,15 @@ def compute_score(
     del data_source
     config = RewardConfig(metric=Metric(metric), format_score=format_score)
     extra_info = extra_info or {}
-    text = extra_info.get(GENERATED_TEXT_KEY)
-    text = policy_text(solution_str) if not isinstance(text, str) else text
     golds = gold_answers(ground_truth)
-    answer = extract_answer(text)
+    if ANSWER_KEY in extra_info:
+        answer = extra_info[ANSWER_KEY]
+        answer = answer if isinstance(answer, str) else None
+    else:
+        text = extra_info.get(GENERATED_TEXT_KEY)
+        answer = extract_answer(text if isinstance(text, str) else policy_text(solution_str))
     scores = {m.value: (0.0 if answer is None else fn(answer, golds)) for m, fn in METRICS.items()}
-    return {"score": compute_reward(text, golds, config), **scores, "answered": float(answer is not None)}
+    score = scores[config.metric.value]
+    if answer is not None and score == 0.0 and config.format_score > 0:
+        score = config.format_score  # an answered episode that scored 0 (RewardConfig's format reward)
+    return {"score": score, **scores, "answered": float(answer is not None)}
