@@ -377,3 +377,27 @@ def test_stock_tool_agent_with_the_shipped_tool_config(tiny, service, tmp_path, 
     assert "(truncated)" not in tool_text
     text = generator.tokenizer.decode(ids, skip_special_tokens=True)
     assert compute_score("hotpotqa", text, {"target": ["Pavia"]})["score"] == 1.0
+
+
+def test_base_model_without_chat_template_gets_the_raw_instruction(tiny, service, tmp_path):
+    """A tokenizer without a chat template (a base model): the prompt is the raw instruction, as
+    zerosearch.protocol.render_prompt writes it for the single-machine rollout."""
+    from zerosearch.protocol import render_prompt
+
+    path, generator = tiny
+    base_dir = tmp_path / "base-model"
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = None
+    generator.model.save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    (base_dir / "chat_template.jinja").unlink(missing_ok=True)
+    config = verl_config(str(base_dir), f"{service.url}/retrieve")
+    batch = dataset_batch(config, tokenizer, tmp_path)
+    manager = TransformersServerManager(generator)
+    output = run_worker(StepAwareAgentLoopWorker, config, manager, batch)
+    i = row_of(output, "Pavia")
+    content = output.non_tensor_batch["raw_prompt"][i][0]["content"]
+    expected = tokenizer(render_prompt(content, tokenizer, "{question}", use_chat_template=False))["input_ids"]
+    prompt = output.batch["prompts"][i][output.batch["attention_mask"][i, : output.batch["prompts"].shape[1]] == 1]
+    assert prompt.tolist() == list(expected)
+    assert "<|im_start|>" not in tokenizer.decode(prompt.tolist())
