@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
-import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,8 +43,6 @@ from zerosearch.rollout import rules
 from zerosearch.rollout.machine import eos_token_ids
 from zerosearch.search.base import SearchRequest, SearchResult
 from zerosearch.search.remote import RemoteSearchEngine
-
-logger = logging.getLogger(__name__)
 
 #: How each rollout backend is told to stop at our tags and keep the tag in the returned tokens.
 STOP_KWARGS: dict[str, dict[str, Any]] = {
