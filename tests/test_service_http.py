@@ -326,3 +326,25 @@ def test_graceful_shutdown_finishes_in_flight_request(bm25):
     assert app.state.service.batcher.closing
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"{srv.url}/retrieve", json={"queries": ["Roche"]}, timeout=2)
+
+
+def test_metrics_record_the_noise_probability_a_step_resolves_to(server):
+    """A request with a training step is answered with p from the service's curriculum, and /metrics counts it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from zerosearch.curriculum import CurriculumConfig
+
+    def p_samples() -> dict[str, float]:
+        families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text)}
+        return {s.name: s.value for s in families["zerosearch_request_noise_probability"].samples
+                if not s.name.endswith("_bucket")}
+
+    before = p_samples()
+    r = httpx.post(f"{server.url}/retrieve", json={"queries": ["Roche", "Genentech"], "step": 101})
+    expected = CurriculumConfig().probability(101)
+    assert [m["noise_probability"] for m in r.json()["meta"]] == [pytest.approx(expected)] * 2
+    after = p_samples()
+    count = "zerosearch_request_noise_probability_count"
+    assert after[count] - before.get(count, 0.0) == 1  # one request
+    total = "zerosearch_request_noise_probability_sum"
+    assert after[total] - before.get(total, 0.0) == pytest.approx(expected)
