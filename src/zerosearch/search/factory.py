@@ -98,6 +98,9 @@ class RemoteEngineConfig(_EngineConfigBase):
     backoff_s: float = Field(0.5, ge=0, description="first backoff; doubles after each failed attempt")
     concurrency: int = Field(8, ge=1, description="parallel calls for the one-query-per-call zerosearch shape")
     bearer_token: str | None = Field(None, description="sent as 'Authorization: Bearer …' when set")
+    forward_steering: bool = Field(
+        True, description="send each query's question, gold answers and noise p / mode (what `zerosearch serve` "
+        "reads to steer its simulator); turn off only for a server that rejects unknown fields")
 
 
 class WebEngineConfig(_EngineConfigBase):

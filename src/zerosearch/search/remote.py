@@ -10,6 +10,17 @@ Two wire shapes:
   ``{"query": q, "top_k": k}`` -> a JSON list of ``{"text": ...}`` items (``title``/``score``/``id``
   optional); the calls run concurrently.
 
+Steering (``forward_steering``, on by default): each request's ``question``, ``golden_answers``,
+``noise_probability`` and ``mode`` travel with it, in the fields ``zerosearch serve`` reads (``questions``,
+``golden_answers``, ``noise_probability``, ``mode``; ``step``/``total_steps`` when the caller gives a training
+step instead of p). Without them a simulated engine behind the service would draw every query with its
+default p and without the user's question, silently dropping the curriculum. The service takes one noise
+source per HTTP request, so a batch whose requests differ in p or mode goes out as one request per distinct
+(p, mode), concurrently (the service micro-batches them back into one simulator call). Servers that answer
+``meta`` (``zerosearch serve``) report each query's useful/noisy draw; it lands on ``SearchResult.mode``.
+Search-R1's own server ignores the extra fields (its pydantic model drops unknown keys); turn forwarding off
+for a server that rejects them.
+
 Failures are retried a bounded number of times with exponential backoff, then raise
 :class:`SearchError` naming the URL — never an endless loop, never a silent "No information available".
 """
@@ -90,6 +101,87 @@ def document_from_item(item: Any, url: str) -> Document:
     return Document(title=title, text=text.strip(), score=score, id=None if doc_id is None else str(doc_id))
 
 
+#: (noise_probability, mode): the requests of one HTTP call share these.
+SteeringKey = tuple[float | None, str | None]
+
+
+def steering_key(request: SearchRequest) -> SteeringKey:
+    """The noise source a request carries; a forced ``mode`` wins over p (as in the simulated engine)."""
+    if request.mode is not None:
+        return None, request.mode
+    return request.noise_probability, None
+
+
+def group_by_steering(requests: list[SearchRequest]) -> list[list[int]]:
+    """Indices of ``requests`` grouped by :func:`steering_key`, groups in order of first appearance."""
+    groups: dict[SteeringKey, list[int]] = {}
+    for i, request in enumerate(requests):
+        groups.setdefault(steering_key(request), []).append(i)
+    return list(groups.values())
+
+
+def retrieve_body(
+    requests: list[SearchRequest],
+    *,
+    steering: bool = True,
+    step: int | None = None,
+    total_steps: int | None = None,
+) -> dict[str, Any]:
+    """The Search-R1 ``/retrieve`` body for requests that share one noise source.
+
+    With ``steering`` the body also carries per-query ``questions`` / ``golden_answers`` (when any request
+    has one) and the shared noise source: ``mode``, else ``noise_probability``, else ``step`` (+
+    ``total_steps``), for the service to turn into p with its curriculum. Fields nobody set are left out,
+    so an unsteered batch sends exactly Search-R1's body.
+    """
+    body: dict[str, Any] = {
+        "queries": [r.query for r in requests],
+        "topk": max(r.top_k for r in requests),
+        "return_scores": True,
+    }
+    if not steering:
+        return body
+    keys = {steering_key(r) for r in requests}
+    if len(keys) > 1:
+        raise ValueError(f"requests of one /retrieve body must share p and mode, got {sorted(keys, key=str)}")
+    if any(r.question is not None for r in requests):
+        body["questions"] = [r.question for r in requests]
+    if any(r.golden_answers is not None for r in requests):
+        body["golden_answers"] = [None if r.golden_answers is None else list(r.golden_answers) for r in requests]
+    p, mode = keys.pop()
+    if mode is not None:
+        body["mode"] = mode
+    elif p is not None:
+        body["noise_probability"] = p
+    elif step is not None:
+        body["step"] = step
+        if total_steps is not None:
+            body["total_steps"] = total_steps
+    return body
+
+
+def results_from_payload(payload: Any, requests: list[SearchRequest], url: str) -> list[SearchResult]:
+    """Search-R1's ``{"result": [...]}`` answer (plus zerosearch's optional ``meta``) -> one result each."""
+    lists = payload.get("result") if isinstance(payload, dict) else None
+    if not isinstance(lists, list) or len(lists) != len(requests):
+        got = len(lists) if isinstance(lists, list) else repr(payload)[:200]
+        raise SearchError(f"search server {url}: expected 'result' with {len(requests)} lists, got {got}")
+    meta = payload.get("meta")
+    if not isinstance(meta, list) or len(meta) != len(requests):
+        meta = [None] * len(requests)
+    results = []
+    for request, items, entry in zip(requests, lists, meta, strict=True):
+        if not isinstance(items, list):
+            raise SearchError(f"search server {url}: each entry of 'result' must be a list, got {items!r:.100}")
+        docs = [document_from_item(item, url) for item in items[: request.top_k]]
+        info = entry if isinstance(entry, dict) else {}
+        mode = info.get("mode") if info.get("mode") in ("useful", "noisy") else None
+        recovered = info.get("recovered") if isinstance(info.get("recovered"), int) else None
+        extra = {"noise_probability": info["noise_probability"]} if "noise_probability" in info else {}
+        results.append(SearchResult(query=request.query, documents=docs, mode=mode, recovered=recovered, extra=extra))
+    return results
+
+
 class RemoteSearchEngine:
     """A Search-R1 / ZeroSearch retrieval server behind the :class:`SearchEngine` interface."""
 
@@ -105,6 +197,7 @@ class RemoteSearchEngine:
         backoff_s: float = 0.5,
         concurrency: int = 8,
         bearer_token: str | None = None,
+        forward_steering: bool = True,
     ) -> None:
         if shape not in ("search-r1", "zerosearch"):
             raise ValueError(f"shape must be 'search-r1' or 'zerosearch', got {shape!r}")
@@ -115,6 +208,7 @@ class RemoteSearchEngine:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.concurrency = concurrency
+        self.forward_steering = forward_steering
         headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
         self._client = httpx.Client(
             timeout=timeout_s, headers=headers, limits=httpx.Limits(max_connections=max(concurrency, 1))
@@ -131,46 +225,73 @@ class RemoteSearchEngine:
             backoff_s=config.backoff_s,
             concurrency=config.concurrency,
             bearer_token=config.bearer_token,
+            forward_steering=config.forward_steering,
         )
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
 
-    def search(self, requests: list[SearchRequest]) -> list[SearchResult]:
-        """One batched call (search-r1) or one call per query (zerosearch)."""
+    def search(
+        self, requests: list[SearchRequest], *, step: int | None = None, total_steps: int | None = None
+    ) -> list[SearchResult]:
+        """One batched call (search-r1) or one call per query (zerosearch).
+
+        ``step`` (+ ``total_steps``): the training step, sent with requests that carry neither p nor mode so
+        that ``zerosearch serve`` computes p with its curriculum (search-r1 shape only).
+        """
         if not requests:
             return []
         if self.shape == "search-r1":
-            return self._search_r1(requests)
+            return self._search_r1(requests, step, total_steps)
+        if step is not None:
+            raise ValueError("step is sent in the search-r1 shape only; use shape='search-r1' against zerosearch serve")
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
             return list(pool.map(self._zerosearch_one, requests))
 
     def _post(self, body: dict[str, Any]) -> Any:
         return post_json(self._client, self.url, body, max_retries=self.max_retries, backoff_s=self.backoff_s)
 
-    def _search_r1(self, requests: list[SearchRequest]) -> list[SearchResult]:
-        k = max(r.top_k for r in requests)
-        payload = self._post({"queries": [r.query for r in requests], "topk": k, "return_scores": True})
-        lists = payload.get("result") if isinstance(payload, dict) else None
-        if not isinstance(lists, list) or len(lists) != len(requests):
-            got = len(lists) if isinstance(lists, list) else repr(payload)[:200]
-            raise SearchError(f"search server {self.url}: expected 'result' with {len(requests)} lists, got {got}")
-        results = []
-        for request, items in zip(requests, lists, strict=True):
-            if not isinstance(items, list):
-                raise SearchError(
-                    f"search server {self.url}: each entry of 'result' must be a list, got {items!r:.100}"
-                )
-            docs = [document_from_item(item, self.url) for item in items[: request.top_k]]
-            results.append(SearchResult(query=request.query, documents=docs))
+    def _search_r1(
+        self, requests: list[SearchRequest], step: int | None, total_steps: int | None
+    ) -> list[SearchResult]:
+        def one_body(group: list[SearchRequest]) -> list[SearchResult]:
+            body = retrieve_body(group, steering=self.forward_steering, step=step, total_steps=total_steps)
+            return results_from_payload(self._post(body), group, self.url)
+
+        groups = group_by_steering(requests) if self.forward_steering else [list(range(len(requests)))]
+        if len(groups) == 1:
+            return one_body(requests)
+        results: list[SearchResult | None] = [None] * len(requests)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(groups))) as pool:
+            answers = pool.map(one_body, [[requests[i] for i in g] for g in groups])
+            for group, group_results in zip(groups, answers, strict=True):
+                for i, result in zip(group, group_results, strict=True):
+                    results[i] = result
         return results
 
+    def _reference_body(self, request: SearchRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"query": request.query, "top_k": request.top_k}
+        if not self.forward_steering:
+            return body
+        if request.question is not None:
+            body["question"] = request.question
+        if request.golden_answers is not None:
+            body["golden_answers"] = list(request.golden_answers)
+        p, mode = steering_key(request)
+        if mode is not None:
+            body["mode"] = mode
+        elif p is not None:
+            body["noise_probability"] = p
+        return body
+
     def _zerosearch_one(self, request: SearchRequest) -> SearchResult:
-        payload = self._post({"query": request.query, "top_k": request.top_k})
+        payload = self._post(self._reference_body(request))
         if isinstance(payload, dict) and isinstance(payload.get("result"), list):
             payload = payload["result"]
         if not isinstance(payload, list):
             raise SearchError(f"search server {self.url}: expected a JSON list of documents, got {payload!r:.200}")
         docs = [document_from_item(item, self.url) for item in payload[: request.top_k]]
-        return SearchResult(query=request.query, documents=docs)
+        modes = {item.get("mode") for item in payload if isinstance(item, dict)}  # zerosearch serve tags each
+        mode = modes.pop() if len(modes) == 1 and modes <= {"useful", "noisy"} else None
+        return SearchResult(query=request.query, documents=docs, mode=mode)

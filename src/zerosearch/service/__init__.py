@@ -2,7 +2,8 @@
 
 ``create_app(engine, settings)`` builds the FastAPI app; ``zerosearch serve`` runs it. Modules: ``settings``
 (limits, token, batching), ``schemas`` (request/response JSON), ``core`` (limits, cache, noise), ``batcher``
-(micro-batching), ``metrics`` (Prometheus text), ``server`` (uvicorn in the foreground or a thread).
+(micro-batching), ``metrics`` (prometheus_client registry), ``readiness`` (the /ready probe of the backend),
+``server`` (uvicorn in the foreground or a thread).
 Importing this package pulls in FastAPI, so the CLI imports it inside its command.
 """
 

@@ -1,7 +1,9 @@
 """The FastAPI app of ``zerosearch serve``: any search engine behind Search-R1's HTTP interface.
 
 Routes: ``POST /retrieve`` (Search-R1 shape), ``POST /search`` (ZeroSearch reference shape),
-``GET /health``, ``GET /metrics`` (Prometheus text), and the OpenAPI docs at ``/docs``. Concurrent
+``GET /health`` (liveness), ``GET /ready`` (readiness: the backend behind the engine answers; see
+:mod:`zerosearch.service.readiness`), ``GET /metrics`` (Prometheus text from ``prometheus_client``), and the
+OpenAPI docs at ``/docs``. Concurrent
 requests are micro-batched into one engine call (see :mod:`zerosearch.service.batcher`). When a token
 is set, ``/retrieve``, ``/search`` and ``/metrics`` need ``Authorization: Bearer <token>``.
 
@@ -19,18 +21,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zerosearch.search.base import SearchEngine, SearchRequest, SearchResult
 from zerosearch.service.core import ApiError, SearchService
-from zerosearch.service.metrics import ServiceMetrics
+from zerosearch.service.metrics import METRICS_CONTENT_TYPE, ServiceMetrics
+from zerosearch.service.readiness import probe
 from zerosearch.service.schemas import (
     AnyRetrieveBody,
     DocumentOut,
     ErrorBody,
     HealthResponse,
     QueryMeta,
+    ReadyResponse,
     ReferenceDocument,
     ReferenceSearchRequest,
     RetrieveResponse,
@@ -59,7 +63,7 @@ class RequestMetricsMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
-        self.metrics.inflight += 1
+        self.metrics.inflight.inc()
         try:
             too_big = self._body_too_big(scope)
             if too_big is not None:
@@ -67,7 +71,7 @@ class RequestMetricsMiddleware:
             else:
                 await self.app(scope, receive, send_wrapper)
         finally:
-            self.metrics.inflight -= 1
+            self.metrics.inflight.dec()
             route = scope.get("route")
             label = getattr(route, "path", "unmatched")
             self.metrics.record_request(label, status["code"], time.perf_counter() - start)
@@ -163,6 +167,7 @@ def create_app(engine: SearchEngine, settings: ServiceSettings | None = None) ->
 
     async def reference_answer(body: ReferenceSearchRequest, route: str) -> list[ReferenceDocument]:
         request = service.request_for_reference(body)
+        metrics.record_noise_probability(request.noise_probability)
         (result,), _ = await service.answer([request], body.cache)
         metrics.record_results(route, [result.mode])
         return [
@@ -179,6 +184,7 @@ def create_app(engine: SearchEngine, settings: ServiceSettings | None = None) ->
         if isinstance(body, ReferenceSearchRequest):
             return await reference_answer(body, "/retrieve")
         requests = service.requests_for_retrieve(body)
+        metrics.record_noise_probability(requests[0].noise_probability)
         results, cached = await service.answer(requests, body.cache)
         metrics.record_results("/retrieve", [r.mode for r in results])
         return RetrieveResponse(
@@ -198,9 +204,22 @@ def create_app(engine: SearchEngine, settings: ServiceSettings | None = None) ->
         return HealthResponse(status=status, engine=engine.name, pending_queries=service.batcher.pending,
                               cache_entries=len(service.cache))
 
-    @app.get("/metrics", response_class=PlainTextResponse, dependencies=auth)
-    async def prometheus() -> PlainTextResponse:
-        """Prometheus text format: requests, errors, latency, useful/noisy draws, cache, batch sizes."""
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    @app.get("/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
+    async def ready() -> JSONResponse:
+        """Readiness: 200 when the engine's backend answers (no token needed), else 503 naming the failure."""
+        if service.batcher.closing:
+            result = ReadyResponse(status="not_ready", engine=engine.name, backend="service",
+                                   detail="the service is draining for shutdown")
+        else:
+            outcome = await probe(engine, settings.ready_timeout_s)
+            result = ReadyResponse(status="ready" if outcome.ready else "not_ready", engine=engine.name,
+                                   backend=outcome.backend, detail=outcome.detail)
+        metrics.ready.set(1 if result.status == "ready" else 0)
+        return JSONResponse(result.model_dump(), status_code=200 if result.status == "ready" else 503)
+
+    @app.get("/metrics", response_class=Response, dependencies=auth)
+    async def prometheus() -> Response:
+        """Prometheus text format: requests, errors, latency, useful/noisy draws, p, cache, batch sizes."""
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     return app

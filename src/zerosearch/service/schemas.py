@@ -180,3 +180,12 @@ class HealthResponse(BaseModel):
     engine: str
     pending_queries: int
     cache_entries: int
+
+
+class ReadyResponse(BaseModel):
+    """``GET /ready``: 200 when the backend answers, 503 otherwise (or while draining)."""
+
+    status: Literal["ready", "not_ready"]
+    engine: str
+    backend: str = Field(..., description="what was probed: the backend URL, or 'in-process'")
+    detail: str

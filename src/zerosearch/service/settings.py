@@ -56,6 +56,8 @@ class ServiceSettings(BaseModel):
     retries: int = Field(2, ge=0, le=10, description="extra attempts of a failed engine call before 503")
     retry_backoff_s: float = Field(0.2, ge=0.0, le=30.0, description="sleep before retry i is backoff * 2**i")
     request_timeout_s: float = Field(300.0, gt=0.0, description="a request waiting longer gets 503, never a hang")
+    ready_timeout_s: float = Field(
+        2.0, gt=0.0, le=60.0, description="GET /ready: how long to wait for the backend's answer before 'not ready'")
 
     # --- simulated engine: noise curriculum used when a request gives step / total_steps
     curriculum: CurriculumConfig = Field(

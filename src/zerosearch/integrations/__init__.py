@@ -1,0 +1,1 @@
+"""Adapters that plug zerosearch into other training frameworks (``verl``: install the extra ``verl``)."""
