@@ -58,7 +58,8 @@ def _example(row: Any, index: int, dataset: str, where: str) -> QAExample:
         raise DataError(f"{where}: expected an object, got {type(row).__name__}")
     missing = [f for f in REQUIRED_FIELDS if f not in row]
     if missing:
-        raise DataError(f"{where}: missing field(s) {missing}; expected HotpotQA's layout ({', '.join(REQUIRED_FIELDS)})")
+        raise DataError(f"{where}: missing field(s) {missing}; expected HotpotQA's layout "
+                        f"({', '.join(REQUIRED_FIELDS)})")
     answer = row["answer"]
     if not isinstance(answer, str) or not answer.strip():
         raise DataError(f"{where}: 'answer' must be a non-empty string")
