@@ -140,12 +140,13 @@ def main(argv=None) -> None:
     training_questions(config)  # corpus + split, deterministic: the before-evaluation needs them
     state_path = args.out / "bench_state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     if "before" in stages:
-        state["before"] = evaluate_policy(args, config, BASE_MODEL, "before")
+        state["before"] = {**evaluate_policy(args, config, BASE_MODEL, "before"), "command": command}
     if "sft" in stages:
-        state["sft"] = run_sft(args, config)
+        state["sft"] = {**run_sft(args, config), "command": command}
     if "after" in stages:
-        state["after"] = evaluate_policy(args, config, str(config.sft.output_dir), "after")
+        state["after"] = {**evaluate_policy(args, config, str(config.sft.output_dir), "after"), "command": command}
     state_path.write_text(json.dumps(state, indent=1))
     if not {"before", "sft", "after"} <= set(state):
         print(f"stages so far: {sorted(state)}; run the others to write {args.result}")
@@ -153,7 +154,8 @@ def main(argv=None) -> None:
     results = {name: {m: cell(state[name], m) for m in METHODS} for name in ("before", "after")}
     print_table(results)
     payload = {
-        "benchmark": "policy_warmstart", "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "benchmark": "policy_warmstart", "command": command,
+        "stage_commands": {n: state[n].get("command") for n in ("before", "sft", "after")},
         "versions": package_versions(), "threads": args.threads, "probe_rows": args.probe_rows,
         "config": config.model_dump(mode="json"),
         "eval_settings": {"methods": METHODS, "answer_tokens": args.answer_tokens, "agent_tokens": args.agent_tokens,

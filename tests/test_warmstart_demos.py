@@ -169,3 +169,26 @@ def test_bad_aligned_files_name_the_problem(tmp_path):
         load_aligned(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="no training questions"):
         build_demonstrations([], engine=None)
+
+
+# ------------------------------------------------------------------------------------ config and questions
+def test_format_only_questions_need_an_engine_and_are_all_trained_on(tmp_path):
+    from pathlib import Path
+
+    from zerosearch.warmstart import ConfigError, parse_warmstart_config
+    from zerosearch.warmstart.run import training_questions
+
+    fixtures = Path(__file__).parent / "fixtures"
+    base = {"output_dir": str(tmp_path), "sft": {"max_steps": 1},
+            "data": {"questions": [str(fixtures / "qa" / "nq_test_40.jsonl")], "questions_limit": 3}}
+    with pytest.raises(ConfigError, match="engine is not set"):
+        parse_warmstart_config(base)
+    engine = {"kind": "bm25", "corpus": str(fixtures / "wiki18_sample_200.jsonl")}
+    config = parse_warmstart_config({**base, "engine": engine})
+    assert config.sft.output_dir == tmp_path / "model"
+    train, test = training_questions(config)
+    assert len(train) == 3 and test == []
+    with pytest.raises(ConfigError, match=r"data: .*no training questions"):
+        parse_warmstart_config({"output_dir": str(tmp_path), "sft": {}, "data": {}})
+    with pytest.raises(ConfigError, match="engine"):
+        parse_warmstart_config({**base, "engine": {"kind": "nosuch"}})
