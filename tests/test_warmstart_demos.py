@@ -192,3 +192,12 @@ def test_format_only_questions_need_an_engine_and_are_all_trained_on(tmp_path):
         parse_warmstart_config({"output_dir": str(tmp_path), "sft": {}, "data": {}})
     with pytest.raises(ConfigError, match="engine"):
         parse_warmstart_config({**base, "engine": {"kind": "nosuch"}})
+
+
+def test_docstring_examples_of_the_demonstration_module():
+    import doctest
+
+    import zerosearch.warmstart.demos as demos_module
+
+    result = doctest.testmod(demos_module)
+    assert result.attempted > 0 and result.failed == 0
