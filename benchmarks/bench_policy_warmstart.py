@@ -16,7 +16,7 @@ after the warm-start), EM, cover-EM and F1, searches per question, and the warm-
 ``benchmarks/results/policy_warmstart.json`` (command, versions, config, tables, one full episode).
 Evaluation directories resume (done questions are skipped), so an interrupted run continues.
 
-    .venv/bin/python benchmarks/bench_policy_warmstart.py                   # ~40 min on a busy 2-core machine
+    .venv/bin/python benchmarks/bench_policy_warmstart.py                   # ~66 min measured on a busy 2-core machine
     .venv/bin/python benchmarks/bench_policy_warmstart.py --stages before   # only the base model's evaluation
 """
 
