@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from zerosearch.cli import ask, data, demo, evaluate, generate, serve, train
+from zerosearch.cli import ask, data, demo, evaluate, generate, serve, sft, train
 
 app = typer.Typer(
     name="zerosearch",
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.command("generate", help=generate.main.__doc__)(generate.main)
 app.command("serve", help=serve.main.__doc__)(serve.main)
 app.command("train", help=train.main.__doc__)(train.main)
+app.command("sft", help=sft.main.__doc__)(sft.main)
 app.command("eval", help=evaluate.main.__doc__)(evaluate.main)
 app.command("ask", help=ask.main.__doc__)(ask.main)
 app.command("demo", help=demo.main.__doc__)(demo.main)
