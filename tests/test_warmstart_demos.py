@@ -20,7 +20,7 @@ from zerosearch.data.loaders import DataError, load_dataset
 from zerosearch.data.types import QAExample
 from zerosearch.llm.base import Completion
 from zerosearch.llm.transformers_backend import TransformersGenerator
-from zerosearch.rollout import RolloutConfig, run_rollout
+from zerosearch.rollout import RolloutConfig, rules, run_rollout
 from zerosearch.search.base import SearchRequest
 from zerosearch.search.bm25 import BM25SearchEngine
 from zerosearch.warmstart import (
@@ -157,7 +157,12 @@ def test_demonstration_ids_and_mask_are_what_the_rollout_builds_for_the_same_epi
 def test_information_blocks_are_cut_like_the_rollouts(demos, tokenizer):
     full, cut = ProtocolTokenizer(tokenizer), ProtocolTokenizer(tokenizer, max_information_tokens=40)
     passages = demos[0].documents[0]
-    assert cut.information_ids(passages) == full.information_ids(passages)[:40]
+    whole, short = full.information_ids(passages), cut.information_ids(passages)
+    tail = len(rules.encode_injected(tokenizer, rules.INFORMATION_SUFFIX))
+    # the rollout's rule: cut inside the documents, the closing tag always whole
+    assert len(whole) > 40 and len(short) == 40
+    assert short[:-tail] == whole[: 40 - tail] and short[-tail:] == whole[-tail:]
+    assert tokenizer.decode(short).rstrip().endswith("</information>")
     assert sum(cut.tokenize(demos[0])["completion_mask"]) == sum(full.tokenize(demos[0])["completion_mask"])
 
 

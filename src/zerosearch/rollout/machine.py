@@ -115,8 +115,7 @@ class RolloutRun:
     def prompt(self, example: QAExample) -> tuple[str, list[int]]:
         """Render and tokenize the prompt of ``example`` once; check it against ``max_prompt_tokens``."""
         text = render_prompt(example.question, self.tokenizer, self.template, self.use_chat_template)
-        # A chat template writes its own special tokens (BOS included) as text; a raw prompt gets them added.
-        ids = list(self.tokenizer(text, add_special_tokens=not self.use_chat_template)["input_ids"])
+        ids = rules.prompt_ids(self.tokenizer, text, chat_template_applied=self.use_chat_template)
         limit = self.config.max_prompt_tokens
         if limit is not None and len(ids) > limit:
             raise ValueError(

@@ -53,6 +53,10 @@ eos_ends_episode=False) -> TurnDecision``
 
 ``information_overhead(tokenizer) -> int``
     Tokens of the two tags: the smallest useful ``max_tokens``.
+
+``prompt_ids(tokenizer, prompt_text, *, chat_template_applied) -> list[int]``
+    Ids of a rendered prompt (``protocol.render_prompt``): a chat template writes its own special tokens
+    (BOS included) as text, so they are parsed and none are added; a raw prompt gets them added.
 """
 
 from __future__ import annotations
@@ -176,3 +180,8 @@ def information_ids(tokenizer: Any, documents: list[str], max_tokens: int | None
             )
         body_ids = body_ids[:room]
     return head + body_ids + tail
+
+
+def prompt_ids(tokenizer: Any, prompt_text: str, *, chat_template_applied: bool) -> list[int]:
+    """Ids of a rendered prompt, tokenised once (every driver and the warm-start's demonstrations agree)."""
+    return list(tokenizer(prompt_text, add_special_tokens=not chat_template_applied)["input_ids"])

@@ -3,8 +3,9 @@
 The rollout (``zerosearch.rollout.machine``) never re-tokenises a whole episode: the prompt is rendered by
 ``protocol.render_prompt`` and tokenised once (special tokens added only when no chat template wrote
 them), each generated turn is the model's own ids, and each ``<information>`` block is
-``protocol.format_information(passages)`` tokenised on its own without special tokens (and cut to
-``max_information_tokens``). A demonstration is tokenised the same way, piece by piece, so the ids the
+``rollout.rules.information_ids`` (tokenised on its own without special-token parsing, cut inside the
+documents to ``max_information_tokens``). A demonstration is tokenised by the same ``rollout.rules``
+functions, piece by piece, so the ids the
 warm-start trains on are the ids a rollout of the same episode would hold. ``completion_mask`` is 1 on
 the policy's turns and 0 on the prompt and the injected blocks, the rollout's ``response_mask``
 convention (tests check both against the rollout's own code path).
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zerosearch.protocol import format_information, load_template, render_prompt
+from zerosearch.protocol import load_template, render_prompt
+from zerosearch.rollout import rules
 from zerosearch.warmstart.demos import Demonstration
 
 
@@ -39,13 +41,11 @@ class ProtocolTokenizer:
     def prompt_ids(self, question: str) -> list[int]:
         """The rollout's prompt ids for ``question``."""
         text = render_prompt(question, self.tokenizer, self.template, self.use_chat_template)
-        return list(self.tokenizer(text, add_special_tokens=not self.use_chat_template)["input_ids"])
+        return rules.prompt_ids(self.tokenizer, text, chat_template_applied=self.use_chat_template)
 
     def information_ids(self, passages: list[str]) -> list[int]:
         """The injected block after a search, cut to ``max_information_tokens`` as the rollout cuts it."""
-        ids = self.encode(format_information(passages))
-        limit = self.max_information_tokens
-        return ids[:limit] if limit is not None else ids
+        return rules.information_ids(self.tokenizer, passages, self.max_information_tokens)
 
     def tokenize(self, demo: Demonstration) -> dict[str, list[int]]:
         """``input_ids`` (prompt, turn, block, turn, …, answer turn) and ``completion_mask`` (1 = policy)."""
