@@ -21,6 +21,9 @@ class LoRASettings(BaseModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] | str = Field(
         "all-linear", description="module names to adapt, or 'all-linear' (every linear layer but the head)")
+    layers: list[int] | None = Field(
+        None, description="only these decoder layers (0-based) get adapters (None: all); adapting only the top "
+        "layers also spares the backward pass through the layers below (about 2x faster on a CPU)")
     merge: bool = Field(
         True, description="merge the adapters into the base weights before saving, so the output loads as a plain "
         "model everywhere; false saves the adapter only (load it with peft)")
@@ -55,6 +58,8 @@ class SFTRunConfig(BaseModel):
     dtype: str = Field("float32", description="weights' dtype while training: float32, bfloat16 or float16")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads (None: leave torch's setting)")
     logging_steps: int = Field(10, ge=1, description="steps between loss records")
+    probe_rows: int = Field(
+        32, ge=0, description="rows whose completion loss is measured before and after training (0: skip)")
     use_cpu: bool = Field(False, description="train on CPU even when a GPU is present")
 
     @model_validator(mode="after")
