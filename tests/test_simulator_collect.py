@@ -136,3 +136,42 @@ def test_an_example_without_names_gets_no_other_entity(hotpot, tmp_path):
     q = QAExample("lower", "what is the tallest mountain on earth", ("everest",))
     records = read_records(collect([q], bm25, tmp_path, CollectConfig(top_k=1), progress=False))
     assert "other_entity" not in {r.kind for r in records}
+
+
+def test_llm_policy_queries_and_outcomes_come_from_the_rollout(hotpot, tmp_path):
+    """A tiny Llama (word-level tokenizer) is first taught, with ``zerosearch.sft``, to search "Scott
+    Derrickson" and, once information is back, to answer the first question's gold answer. Collected with
+    ``policy: llm`` through the real rollout, its query and each trajectory's exact-match outcome land in
+    the records (true only for the first question), and the ``outcome`` rule can label them."""
+    from zerosearch import protocol
+    from zerosearch.rollout.config import RolloutConfig
+    from zerosearch.sft import SFTRunConfig, run_sft
+    from zerosearch.simulator import label_records
+    from zerosearch.toyworld.model import TinyModelConfig, build_tiny_llama
+    from zerosearch.toyworld.tokenizer import build_tokenizer
+
+    questions, bm25 = hotpot
+    questions = questions[:3]
+    answer = questions[0].golden_answers[0]
+    search = f" {protocol.SEARCH_OPEN} Scott Derrickson {protocol.SEARCH_CLOSE}"
+    info = protocol.format_information([d.as_passage() for d in bm25.search([SearchRequest("Scott Derrickson", 1)])[
+        0].documents])
+    prompts = [protocol.render_prompt(q.question, None, protocol.load_template(), False) for q in questions]
+    pairs = [{"prompt": p, "completion": search} for p in prompts]
+    pairs += [{"prompt": p + search + info, "completion": f" {protocol.ANSWER_OPEN} {answer} {protocol.ANSWER_CLOSE}"}
+              for p in prompts]
+    tokenizer = build_tokenizer([p["prompt"] + p["completion"] for p in pairs])
+    model = build_tiny_llama(tokenizer, TinyModelConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                                        intermediate_size=128))
+    run_sft(SFTRunConfig(output_dir=tmp_path / "policy", max_steps=80, batch_size=6, learning_rate=3e-3,
+                         probe_rows=0, use_cpu=True), pairs * 4, model=model, tokenizer=tokenizer, log=lambda _: None)
+    config = CollectConfig(policy="llm", policy_model={"model": str(tmp_path / "policy"), "device": "cpu"}, top_k=1,
+                           perturbations=["misspelt"], rollout=RolloutConfig(n_samples=1, max_turns=1,
+                                                                             max_new_tokens=12, temperature=0.0))
+    records = read_records(collect(questions, bm25, tmp_path / "run", config, progress=False))
+    exact = [r for r in records if r.kind == "exact"]
+    assert [r.query for r in exact] == ["Scott Derrickson"] * 3 and {r.policy for r in records} == {"llm"}
+    assert [r.outcome for r in exact] == [True, False, False]
+    assert all(r.outcome is None for r in records if r.kind == "misspelt")
+    labels = [r.labels["outcome"] for r in label_records(exact, ["outcome"])]
+    assert labels == ["useful", "noisy", "noisy"]

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from zerosearch.data.types import QAExample
 from zerosearch.llm.factory import GeneratorConfig
 from zerosearch.provenance import package_versions
+from zerosearch.rollout.config import RolloutConfig
 from zerosearch.search.base import SearchEngine, SearchRequest
 from zerosearch.simulator.perturb import KINDS, PerturbationKind, entity_spans, perturb
 
@@ -78,7 +79,9 @@ class CollectConfig(BaseModel):
         "question", description="question: the question is the query; queries-file: read them; llm: roll out")
     queries_file: Path | None = Field(None, description="JSONL of {question_id, query} (policy queries-file)")
     policy_model: GeneratorConfig | None = Field(None, description="the policy LLM (policy llm)")
-    max_turns: int = Field(2, ge=1, description="search rounds of an llm policy")
+    rollout: RolloutConfig = Field(
+        default_factory=lambda: RolloutConfig(n_samples=1),
+        description="how the llm policy is rolled out (turns, tokens, sampling); top_k_documents follows top_k")
     top_k: int = Field(3, ge=1, description="documents kept per query")
     perturbations: list[PerturbationKind] = Field(
         default_factory=lambda: list(KINDS), description="kinds of perturbed queries searched for each query")
@@ -178,10 +181,10 @@ def llm_policy(config: CollectConfig, engine: SearchEngine) -> Policy:
     """Roll a policy LLM out against ``engine``; each episode's queries with its exact-match outcome."""
     from zerosearch.llm.factory import build_generator
     from zerosearch.rewards import exact_match
-    from zerosearch.rollout import RolloutConfig, run_rollout
+    from zerosearch.rollout import run_rollout
 
     generator = build_generator(config.policy_model)  # type: ignore[arg-type]
-    rollout = RolloutConfig(n_samples=1, max_turns=config.max_turns, top_k_documents=config.top_k)
+    rollout = config.rollout.model_copy(update={"top_k_documents": config.top_k})
 
     def run(batch: list[QAExample]) -> list[list[tuple[str, bool | None]]]:
         episodes = run_rollout(generator, engine, batch, rollout, seed=config.seed)
