@@ -66,6 +66,11 @@ def test_tuned_simulator_is_saved_with_its_engine_settings(pipeline):
     assert config.use_chat_template is False and config.temperature == 0.0
     assert config.generator.model == str((root / "sim").resolve())
     assert isinstance(build_engine(config), SimulatedSearchEngine)
+    from zerosearch.cli.serve import _configs  # what `zerosearch serve --config DIR/simulator.yaml` reads
+
+    served = _configs(root / "sim" / "simulator.yaml", None, {}, {}).engine
+    assert served.mode == "finetuned" and served.generator.model == config.generator.model
+    assert "'imitate'" in (root / "sim" / "simulator.yaml").read_text().splitlines()[0]
 
 
 def test_evaluate_tuned_simulator_beside_the_real_engine_and_write_the_report(pipeline, tmp_path):

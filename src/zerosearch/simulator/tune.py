@@ -56,8 +56,9 @@ def tune_simulator(
 
 
 def write_engine_file(model_dir: str | Path, engine: SimulatedEngineConfig, recipe: str) -> Path:
-    """``model_dir/simulator.yaml``: the ``engine`` section serving the model, and the recipe it was tuned on."""
-    body = {"engine": engine.model_dump(mode="json"), "recipe": recipe}
+    """``model_dir/simulator.yaml``: the ``engine`` section serving the model (a ``zerosearch serve
+    --config`` file), the recipe it was tuned on in a comment."""
+    body = yaml.safe_dump({"engine": engine.model_dump(mode="json")}, sort_keys=False)
     path = Path(model_dir) / ENGINE_FILE
-    path.write_text(yaml.safe_dump(body, sort_keys=False), "utf-8")
+    path.write_text(f"# tuned by `zerosearch simulator sft` on a '{recipe}' dataset\n{body}", "utf-8")
     return path
