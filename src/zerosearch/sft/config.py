@@ -46,6 +46,8 @@ class SFTRunConfig(BaseModel):
     gradient_accumulation_steps: int = Field(1, ge=1)
     learning_rate: float = Field(5e-5, gt=0.0)
     lr_scheduler: str = Field("cosine", description="a transformers scheduler name: linear, cosine, constant, ...")
+    lr_scheduler_kwargs: dict[str, float] = Field(
+        default_factory=dict, description="its arguments, e.g. {min_lr_rate: 0.1} for cosine_with_min_lr")
     warmup_steps: int = Field(0, ge=0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)

@@ -102,7 +102,8 @@ def _trl_args(config: SFTRunConfig, scratch: str) -> Any:
     return SFTConfig(
         output_dir=scratch, max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+        lr_scheduler_type=config.lr_scheduler, lr_scheduler_kwargs=config.lr_scheduler_kwargs,
+        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm, max_length=config.max_length, completion_only_loss=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         seed=config.seed, data_seed=config.seed,

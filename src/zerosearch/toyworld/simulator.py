@@ -57,6 +57,8 @@ class ToySFTConfig(BaseModel):
     steps: int = Field(1200, ge=1)
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
+    min_lr_rate: float = Field(
+        0.1, ge=0.0, le=1.0, description="cosine decay ends at this share of the peak (as the old toy loop did)")
     warmup_steps: int = Field(30, ge=0)
     log_every: int = Field(100, ge=1)
 
@@ -205,6 +207,7 @@ def build_simulator(
     model = build_tiny_llama(tokenizer, config.model.model_copy(update={"seed": config.seed}))
     sft = SFTRunConfig(model="toyworld-tiny-llama", output_dir=work / "model", max_steps=config.sft.steps,
                        batch_size=config.sft.batch_size, learning_rate=config.sft.learning_rate,
+                       lr_scheduler="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": config.sft.min_lr_rate},
                        warmup_steps=min(config.sft.warmup_steps, config.sft.steps - 1),
                        logging_steps=config.sft.log_every, seed=config.seed,
                        num_threads=config.num_threads, max_length=config.model.max_position_embeddings,
