@@ -88,6 +88,7 @@ def tune(args: argparse.Namespace, recipe: str, records: list, timings: dict) ->
                        lora=LoRASettings(r=args.lora_r, alpha=2 * args.lora_r, layers=_top_layers(args))
                        if args.lora_r else None,
                        seed=args.seed, num_threads=args.threads, logging_steps=5, probe_rows=8, max_length=512,
+                       group_by_length=True,
                        use_cpu=True)
     start = time.perf_counter()
     tune_simulator(data_dir, sft, max_new_tokens=args.max_new_tokens)

@@ -53,7 +53,9 @@ class SFTRunConfig(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0.0)
     max_length: int | None = Field(
         1024, ge=8, description="rows longer than this are cut (keep start); None keeps every token")
-    group_by_length: bool = Field(True, description="batch rows of similar length together (less padding)")
+    group_by_length: bool = Field(
+        False, description="batch rows of similar length together (less padding); it can bunch one kind of row "
+        "into few batches (toy simulator: city rows, useful hit 0.81 instead of 0.997), so it is off by default")
     lora: LoRASettings | None = Field(None, description="train LoRA adapters instead of every weight")
     # determinism and machine
     seed: int = Field(0, description="seeds initialisation of new weights, data order and dropout")

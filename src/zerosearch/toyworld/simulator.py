@@ -61,6 +61,9 @@ class ToySFTConfig(BaseModel):
         0.1, ge=0.0, le=1.0, description="cosine decay ends at this share of the peak (as the old toy loop did)")
     warmup_steps: int = Field(30, ge=0)
     log_every: int = Field(100, ge=1)
+    group_by_length: bool = Field(
+        False, description="batch rows of similar length together (TRL's sampler); on (seed 0) it bunched the short "
+        "city rows into few batches and city -> country was under-learned: useful hit 0.81 instead of 0.997")
 
 
 class SimulatorConfig(BaseModel):
@@ -211,7 +214,7 @@ def build_simulator(
                        warmup_steps=min(config.sft.warmup_steps, config.sft.steps - 1),
                        logging_steps=config.sft.log_every, seed=config.seed,
                        num_threads=config.num_threads, max_length=config.model.max_position_embeddings,
-                       use_cpu=True, probe_rows=256)
+                       use_cpu=True, probe_rows=256, group_by_length=config.sft.group_by_length)
     result = tune_simulator(work / "dataset", sft, model=model, tokenizer=tokenizer, log=log,
                             max_new_tokens=config.max_new_tokens)
     for item in result.output_dir.iterdir():  # the simulator's files at the top of out/
