@@ -80,6 +80,19 @@ def test_lora_is_merged_into_plain_weights(tmp_path, tokenizer):
     assert any("q_proj" in k for k in changed), changed
 
 
+def test_lora_on_top_layers_only_leaves_the_lower_layers_alone(tmp_path, tokenizer):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    base = build_tiny_llama(tokenizer, SHAPE)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    config = _config(tmp_path, lora=LoRASettings(r=4, alpha=8, layers=[1]), max_steps=10, learning_rate=1e-2)
+    run_sft(config, PAIRS, model=base, tokenizer=tokenizer, log=lambda _: None)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+    changed = {k for k, v in loaded.state_dict().items() if k in before and not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("model.layers.1.") for k in changed), changed
+
+
 def test_same_seed_same_weights(tmp_path, tokenizer):
     for name in ("a", "b"):
         run_sft(_config(tmp_path, name, max_steps=5), PAIRS, model=build_tiny_llama(tokenizer, SHAPE),
@@ -90,7 +103,6 @@ def test_same_seed_same_weights(tmp_path, tokenizer):
 @pytest.mark.parametrize(("data", "message"), [
     ([], "empty"),
     ([{"text": "x"}], "expected 'prompt' \\+ 'completion'"),
-    ([{"prompt": "a", "completion": ""}], "empty completion"),
     ([{"input_ids": [1, 2, 3], "completion_mask": [0, 1]}], "completion_mask 2"),
     ([{"input_ids": [1, 2], "completion_mask": [0, 0]}], "at least one 1"),
     ([{"input_ids": [1, 99999], "completion_mask": [0, 1]}], "outside the model's vocabulary"),

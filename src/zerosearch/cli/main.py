@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from zerosearch.cli import ask, data, demo, evaluate, generate, serve, sft, train
+from zerosearch.cli import ask, data, demo, evaluate, generate, serve, sft, simulator, train
 
 app = typer.Typer(
     name="zerosearch",
@@ -27,6 +27,7 @@ app.command("eval", help=evaluate.main.__doc__)(evaluate.main)
 app.command("ask", help=ask.main.__doc__)(ask.main)
 app.command("demo", help=demo.main.__doc__)(demo.main)
 app.add_typer(data.app, name="data", help="Load, inspect and export QA datasets (ours and verl parquet).")
+app.add_typer(simulator.app, name="simulator", help=simulator.app.info.help)
 
 
 if __name__ == "__main__":  # pragma: no cover

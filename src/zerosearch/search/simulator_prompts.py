@@ -201,3 +201,32 @@ def render(prompt: SimulatorPrompt, tokenizer: Any | None, use_chat_template: bo
     else:
         rendered = prompt.text
     return rendered + PRIME if prime else rendered
+
+
+#: Fine-tuning recipes and whether their prompts carry the question and gold answers (the paper's hint).
+#: ``hinted``: query + question + answer + kind -> documents (ZeroSearch); ``imitate``: query + kind ->
+#: what the real engine returned (no hint; MINIATURE-FINDINGS, "Second round").
+RECIPE_HINT = {"hinted": True, "imitate": False}
+
+
+def finetuned_sft_pair(
+    query: str,
+    k: int,
+    mode: NoiseMode,
+    documents: list[str] | tuple[str, ...],
+    *,
+    question: str | None = None,
+    answers: tuple[str, ...] | None = None,
+) -> tuple[str, str]:
+    """One SFT pair for a fine-tuned simulator: (the prompt exactly as the engine renders it in
+    ``finetuned`` mode without a chat template, ending in ``Doc 1:``; the completion that follows).
+
+    ``prompt + completion`` is the un-primed prompt followed by :func:`format_documents`; with no
+    documents the completion is empty (the model learns to stop, like an engine with no result).
+
+    >>> finetuned_sft_pair("x y", 2, "useful", ["a", "b"])
+    ('Search query: x y\\nKind of results: useful\\nNumber of results: 2\\nResults:\\nDoc 1:', ' a\\nDoc 2: b')
+    """
+    prompt = render(finetuned(query, k, mode, question=question, answers=answers), None, use_chat_template=False)
+    target = format_documents(list(documents)) if documents else PRIME
+    return prompt, target[len(PRIME) :]

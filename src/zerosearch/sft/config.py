@@ -21,6 +21,9 @@ class LoRASettings(BaseModel):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] | str = Field(
         "all-linear", description="module names to adapt, or 'all-linear' (every linear layer but the head)")
+    layers: list[int] | None = Field(
+        None, description="only these decoder layers (0-based) get adapters (None: all); adapting only the top "
+        "layers also spares the backward pass through the layers below (about 2x faster on a CPU)")
     merge: bool = Field(
         True, description="merge the adapters into the base weights before saving, so the output loads as a plain "
         "model everywhere; false saves the adapter only (load it with peft)")
@@ -43,18 +46,24 @@ class SFTRunConfig(BaseModel):
     gradient_accumulation_steps: int = Field(1, ge=1)
     learning_rate: float = Field(5e-5, gt=0.0)
     lr_scheduler: str = Field("cosine", description="a transformers scheduler name: linear, cosine, constant, ...")
+    lr_scheduler_kwargs: dict[str, float] = Field(
+        default_factory=dict, description="its arguments, e.g. {min_lr_rate: 0.1} for cosine_with_min_lr")
     warmup_steps: int = Field(0, ge=0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
     max_length: int | None = Field(
         1024, ge=8, description="rows longer than this are cut (keep start); None keeps every token")
-    group_by_length: bool = Field(True, description="batch rows of similar length together (less padding)")
+    group_by_length: bool = Field(
+        False, description="batch rows of similar length together (less padding); it can bunch one kind of row "
+        "into few batches (toy simulator: city rows, useful hit 0.81 instead of 0.997), so it is off by default")
     lora: LoRASettings | None = Field(None, description="train LoRA adapters instead of every weight")
     # determinism and machine
     seed: int = Field(0, description="seeds initialisation of new weights, data order and dropout")
     dtype: str = Field("float32", description="weights' dtype while training: float32, bfloat16 or float16")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads (None: leave torch's setting)")
     logging_steps: int = Field(10, ge=1, description="steps between loss records")
+    probe_rows: int = Field(
+        32, ge=0, description="rows whose completion loss is measured before and after training (0: skip)")
     use_cpu: bool = Field(False, description="train on CPU even when a GPU is present")
 
     @model_validator(mode="after")

@@ -33,7 +33,8 @@ def rows_from_pairs(tokenizer: Any, pairs: Iterable[Mapping[str, str]], *, add_e
     """``{"prompt", "completion"}`` pairs -> ``{"input_ids", "completion_mask"}`` rows.
 
     The completion is tokenized without special tokens and followed by EOS (``add_eos``), so the model
-    learns where to stop; mask 1 on the completion and EOS only.
+    learns where to stop; mask 1 on the completion and EOS only. An empty completion then trains EOS alone
+    (a simulator learning that an engine found nothing).
     """
     eos = tokenizer.eos_token_id
     if add_eos and eos is None:
@@ -43,8 +44,8 @@ def rows_from_pairs(tokenizer: Any, pairs: Iterable[Mapping[str, str]], *, add_e
         missing = [k for k in PAIR_KEYS if not isinstance(pair.get(k), str)]
         if missing:
             raise SFTDataError(f"pair {i} lacks text field(s) {missing}; every pair needs 'prompt' and 'completion'")
-        if not pair["completion"]:
-            raise SFTDataError(f"pair {i} has an empty completion: there is nothing to train on; drop it")
+        if not pair["completion"] and not add_eos:
+            raise SFTDataError(f"pair {i} has an empty completion and no EOS: there is nothing to train on; drop it")
         prompt_ids = encode_prompt(tokenizer, pair["prompt"])
         completion_ids = list(tokenizer(pair["completion"], add_special_tokens=False)["input_ids"])
         if add_eos:

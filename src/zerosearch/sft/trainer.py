@@ -2,8 +2,9 @@
 
 TRL does the training loop (batching, padding, scheduler, peft wrapping); this module adds what the
 project needs around it: a model resolved from a built-in name, hub id or directory (or handed in, as the
-toy world does with a fresh tiny Llama), rows checked before training, seeding, a held-out-free probe loss
-before and after (a cheap proof that training did something), LoRA merged back into plain weights, and
+toy world does with a fresh tiny Llama), rows checked before training, seeding, the completion loss of
+``probe_rows`` training rows before and after (a cheap proof that training did something), LoRA merged
+back into plain weights, and
 ``sft_record.json`` (config, versions, sizes, loss curve) next to the ``save_pretrained`` files.
 """
 
@@ -23,7 +24,6 @@ from zerosearch.sft.config import SFTRunConfig
 from zerosearch.sft.data import to_dataset, to_rows
 
 RECORD_NAME = "sft_record.json"
-PROBE_ROWS = 64
 
 
 @dataclass
@@ -68,6 +68,8 @@ def completion_loss(model: Any, rows: list[dict], pad_id: int, batch_size: int =
     """Mean cross-entropy per trained token of ``rows`` (no gradient)."""
     import torch
 
+    if not rows:
+        return float("nan")
     total, count = 0.0, 0
     was_training = model.training
     model.eval()
@@ -100,7 +102,8 @@ def _trl_args(config: SFTRunConfig, scratch: str) -> Any:
     return SFTConfig(
         output_dir=scratch, max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+        lr_scheduler_type=config.lr_scheduler, lr_scheduler_kwargs=config.lr_scheduler_kwargs,
+        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm, max_length=config.max_length, completion_only_loss=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         seed=config.seed, data_seed=config.seed,
@@ -110,14 +113,26 @@ def _trl_args(config: SFTRunConfig, scratch: str) -> Any:
     )
 
 
-def _peft_config(config: SFTRunConfig) -> Any:
+def linear_module_names(model: Any) -> list[str]:
+    """Names (last component) of the model's linear layers, the output head excluded."""
+    import torch
+
+    head = model.get_output_embeddings()
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear) and module is not head})
+
+
+def _peft_config(config: SFTRunConfig, model: Any) -> Any:
     if config.lora is None:
         return None
     from peft import LoraConfig
 
     lora = config.lora
+    targets = lora.target_modules
+    if lora.layers is not None and targets == "all-linear":  # peft wants explicit names with layers_to_transform
+        targets = linear_module_names(model)
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+                      target_modules=targets, layers_to_transform=lora.layers, task_type="CAUSAL_LM")
 
 
 def make_trainer(config: SFTRunConfig, rows: list[dict], model: Any, tokenizer: Any, scratch: str) -> Any:
@@ -126,7 +141,7 @@ def make_trainer(config: SFTRunConfig, rows: list[dict], model: Any, tokenizer: 
     from trl import SFTTrainer
 
     return SFTTrainer(model=model, args=_trl_args(config, scratch), train_dataset=to_dataset(rows),
-                      processing_class=tokenizer, peft_config=_peft_config(config))
+                      processing_class=tokenizer, peft_config=_peft_config(config, model))
 
 
 def run_sft(
@@ -153,7 +168,7 @@ def run_sft(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows = to_rows(data, tokenizer)
-    probe = random.Random(config.seed).sample(rows, min(PROBE_ROWS, len(rows)))
+    probe = random.Random(config.seed).sample(rows, min(config.probe_rows, len(rows)))
     loss_before = completion_loss(model, probe, tokenizer.pad_token_id)
     with tempfile.TemporaryDirectory(prefix="zerosearch-sft-") as scratch:
         trainer = make_trainer(config, rows, model, tokenizer, scratch)
