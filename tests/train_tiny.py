@@ -69,13 +69,16 @@ def prompt_ids(tokenizer, question: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=True)["input_ids"])
 
 
-def warm_start(model, tokenizer, steps: int = 40, lr: float = 3e-3, seed: int = 0) -> list[float]:
-    """Supervised steps on answer-only targets; returns the loss curve."""
+def warm_start(model, tokenizer, steps: int = 40, lr: float = 3e-3, seed: int = 0,
+               target: str = "<answer> {answer} </answer>") -> list[float]:
+    """Supervised steps on ``target`` (answer-only by default; ``{answer}``/``{question}`` are filled in per
+    question); returns the loss curve."""
     torch.manual_seed(seed)
     rows = []
     for ex in QUESTIONS:
         p = prompt_ids(tokenizer, ex.question)
-        r = list(tokenizer(f"<answer> {ex.golden_answers[0]} </answer>", add_special_tokens=False)["input_ids"])
+        text = target.format(answer=ex.golden_answers[0], question=ex.question.rstrip("?"))
+        r = list(tokenizer(text, add_special_tokens=False)["input_ids"])
         rows.append((p, r))
     width = max(len(p) + len(r) for p, r in rows)
     ids = torch.full((len(rows), width), tokenizer.pad_token_id)

@@ -68,8 +68,9 @@ def build_trainer(config: TrainConfig, resume: bool | str | Path = False) -> Tra
         val_examples = load_examples(config.data.val, limit=config.data.val_limit, seed=config.seed)
     engine = build_engine(config.engine)
     val_engine = build_engine(config.validation.engine) if config.validation.engine else None
+    shadow_engine = build_engine(config.shadow_engine) if config.shadow_engine else None
     trainer = Trainer(config, model=model, tokenizer=tokenizer, engine=engine, train_examples=train_examples,
-                      val_examples=val_examples, val_engine=val_engine)
+                      val_examples=val_examples, val_engine=val_engine, shadow_engine=shadow_engine)
     if checkpoint is not None:
         trainer.resume(checkpoint)
     return trainer

@@ -6,7 +6,8 @@ Load it from YAML with :func:`load_config`; errors name the bad key with its ful
 
 Sections: ``model`` (the policy, LoRA), ``algorithm`` (advantage estimator, policy loss, KL, critic,
 batch splitting), ``optimizer``, ``rollout`` (:class:`zerosearch.rollout.RolloutConfig`), ``engine``
-(:data:`zerosearch.search.factory.EngineConfig`), ``curriculum``, ``reward``, ``data``, ``checkpoint``,
+(:data:`zerosearch.search.factory.EngineConfig`), ``shadow_engine`` (optional, see
+:mod:`zerosearch.train.shadow`), ``curriculum``, ``reward``, ``data``, ``checkpoint``,
 ``logging``, ``validation``. Defaults follow the ZeroSearch recipe and verl's defaults.
 """
 
@@ -228,6 +229,9 @@ class TrainConfig(_Section):
     optimizer: OptimizerSettings = Field(default_factory=OptimizerSettings)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     engine: EngineConfig
+    shadow_engine: EngineConfig | None = Field(
+        None, description="a real engine asked each step's queries after the rollout, never shown to the policy; "
+        "logs shadow/* hit agreement with the training engine (zerosearch.train.shadow); null: off")
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     reward: RewardSettings = Field(default_factory=RewardSettings)
     data: DataSettings
@@ -247,6 +251,7 @@ class TrainConfig(_Section):
                 f"algorithm.mini_batch_size ({mini}) must divide the episodes per step "
                 f"(data.prompts_per_step x rollout.n_samples = {episodes})"
             )
+        self._check_shadow()
         if self.validation.every and not self.data.val:
             raise ValueError("validation.every > 0 needs held-out questions: set data.val")
         if self.algorithm.policy_loss.loss_agg_mode is AggMode.SEQ_MEAN_TOKEN_SUM_NORM and self.loss_scale is None:
@@ -255,6 +260,17 @@ class TrainConfig(_Section):
                 "algorithm.policy_loss.loss_scale_factor or rollout.max_response_tokens"
             )
         return self
+
+    def _check_shadow(self) -> None:
+        shadow = self.shadow_engine
+        if shadow is None:
+            return
+        if shadow.kind == "simulated":
+            raise ValueError("shadow_engine must be a real engine (bm25, dense, remote or web): it measures the "
+                             "training engine against real retrieval; a simulated one would measure nothing real")
+        if shadow == self.engine:
+            raise ValueError("shadow_engine is the training engine's config: it would agree on every search; "
+                             "point it at a different (real) engine or leave it out")
 
     @property
     def loss_scale(self) -> float | None:

@@ -8,11 +8,12 @@ in; :meth:`Trainer.from_config` builds them from a :class:`TrainConfig` (what ``
 
 One step: take ``prompts_per_step`` questions from the seeded sampler; read the noise probability from
 the curriculum at the global step; sample ``n_samples`` multi-turn episodes each (seed derived from the
-run seed and the step, so a resumed run samples the same episodes); score them (F1 by default); collate;
-run :class:`PolicyUpdater` (old/ref log-probs, estimator, clipped loss); step the LR scheduler; log;
-validate and checkpoint when due. Everything the next step depends on is in the checkpoint (the
-engines' random state included), so ``resume`` continues exactly. A fresh run refuses an output_dir that
-already holds another run's checkpoints or metrics (resume it, or pick a new directory).
+run seed and the step, so a resumed run samples the same episodes); score them (F1 by default); with a
+shadow engine, send the same queries to it and log its hit agreement (``shadow.py``; never shown to the
+policy); collate; run :class:`PolicyUpdater` (old/ref log-probs, estimator, clipped loss); step the LR
+scheduler; log; validate and checkpoint when due. Everything the next step depends on is in the
+checkpoint (the engines' random state included), so ``resume`` continues exactly. A fresh run refuses an
+output_dir that already holds another run's checkpoints or metrics (resume it, or pick a new directory).
 
 Precision: trainable weights, the critic and AdamW state are float32; ``model.dtype: bfloat16`` runs the
 rollout and every forward pass under autocast (``precision.py``).
@@ -55,6 +56,7 @@ from zerosearch.train.forward import Critic, ValueHead, split_causal_lm
 from zerosearch.train.logger import RunLogger
 from zerosearch.train.metrics import episode_metrics
 from zerosearch.train.precision import autocast, check_master_weights, compute_dtype
+from zerosearch.train.shadow import shadow_metrics
 from zerosearch.train.update import PolicyUpdater, Reference
 from zerosearch.train.validation import validate
 
@@ -112,6 +114,7 @@ class Trainer:
         val_examples: Sequence[QAExample] | None = None,
         val_engine: Any | None = None,
         reference_model: Any | None = None,
+        shadow_engine: Any | None = None,
     ) -> None:
         self.config = config
         self.output_dir = Path(config.output_dir)
@@ -138,6 +141,10 @@ class Trainer:
         self.sampler = EpochSampler(train_examples, config.data.prompts_per_step, config.seed, config.data.shuffle)
         self.val_examples = list(val_examples or [])
         self.val_engine = val_engine or engine
+        if config.shadow_engine is not None and shadow_engine is None:
+            raise ValueError("config.shadow_engine is set but no shadow engine was passed: pass "
+                             "shadow_engine=build_engine(config.shadow_engine) (build_trainer does)")
+        self.shadow_engine = shadow_engine
         self.reward_config = config.reward.to_reward_config()
         self.step = 0
         self._resumed_from: int | None = None
@@ -240,6 +247,7 @@ class Trainer:
                                    noise_probability=noise, seed=self.rollout_seed(self.step))
         score_episodes(episodes, self.reward_config)
         rollout_s = time.perf_counter() - start
+        shadow = self._shadow(episodes)
         batch = collate_episodes(episodes, self.tokenizer.pad_token_id).to(self.device)
         start = time.perf_counter()
         prepared, metrics = self.updater.prepare(batch)
@@ -248,6 +256,7 @@ class Trainer:
         update_s = time.perf_counter() - start
         generated = float(batch.response_mask.sum())
         metrics.update(episode_metrics(episodes))
+        metrics.update(shadow)
         metrics.update({
             "noise_probability": noise,
             "actor/lr": lr,
@@ -257,6 +266,15 @@ class Trainer:
             "throughput/update_tokens_per_s": float(batch.attention_mask.sum()) / max(update_s, 1e-9),
         })
         return metrics, episodes
+
+    def _shadow(self, episodes: list[Any]) -> dict[str, float]:
+        """The shadow engine's figures on the scored episodes (read only; empty without a shadow engine)."""
+        if self.shadow_engine is None:
+            return {}
+        start = time.perf_counter()
+        figures = shadow_metrics(self.shadow_engine, episodes, self.config.rollout.top_k_documents)
+        figures["time/shadow_s"] = time.perf_counter() - start
+        return figures
 
     def validate(self) -> dict[str, float]:
         """Greedy episodes on the held-out questions with the validation engine."""
