@@ -45,8 +45,9 @@ def toy_train_config(algo: str, world: Path, steps: int, seed: int, threads: int
     """configs/toy-<algo>.yaml with its paths pointed at ``world`` and the run's length and seed."""
     from zerosearch.train.config import load_config
 
-    engine = {"engine.generator.model": str(world / "simulator")} if algo.endswith(SIMULATED) else {
-        "engine.corpus": str(world / "corpus.jsonl")}
+    corpus = str(world / "corpus.jsonl")
+    engine = {"engine.generator.model": str(world / "simulator"), "shadow_engine.corpus": corpus
+              } if algo.endswith(SIMULATED) else {"engine.corpus": corpus}
     return load_config(ROOT / "configs" / f"toy-{algo}.yaml", {**extra, **engine,
         "seed": seed, "total_steps": steps, "num_threads": threads, "output_dir": str(out_dir),
         "model.name_or_path": str(world / "policy"), "rollout.template_path": str(world / "template.txt"),

@@ -223,6 +223,7 @@ def test_rl_config_trains_on_the_simulator_and_validates_on_bm25():
     assert config.validation.engine.kind == "bm25"
     assert Path(config.validation.engine.corpus) == Path("runs/toyworld/corpus.jsonl")
     assert config.validation.every > 0 and config.data.val
+    assert config.shadow_engine.kind == "bm25" and config.shadow_engine.corpus == config.validation.engine.corpus
 
 
 @pytest.mark.parametrize("module", ["zerosearch.toyworld.tokenizer", "zerosearch.search.simulator_prompts"])
