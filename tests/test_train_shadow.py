@@ -140,7 +140,7 @@ def test_bad_shadow_configs_are_refused(world, tmp_path):
     with pytest.raises(ConfigError, match="shadow_engine is the training engine"):
         _config(world, tmp_path, same)
     simulated = {"kind": "simulated", "generator": {"model": "tiny"}}
-    with pytest.raises(ConfigError, match="shadow_engine must be a real engine"):
+    with pytest.raises(ConfigError, match=r"shadow_engine: Value error, must be a real engine"):
         _config(world, tmp_path, simulated)
     with pytest.raises(ConfigError, match=r"shadow_engine\.bm25\.corpus"):
         _config(world, tmp_path, {"kind": "bm25"})

@@ -239,6 +239,14 @@ class TrainConfig(_Section):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
 
+    @field_validator("shadow_engine")
+    @classmethod
+    def _real_shadow(cls, value: EngineConfig | None) -> EngineConfig | None:
+        if value is not None and value.kind == "simulated":
+            raise ValueError("must be a real engine (bm25, dense, remote or web): it measures the training "
+                             "engine against real retrieval; a simulated shadow would measure nothing real")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if "total_steps" not in self.curriculum.model_fields_set:
@@ -262,13 +270,7 @@ class TrainConfig(_Section):
         return self
 
     def _check_shadow(self) -> None:
-        shadow = self.shadow_engine
-        if shadow is None:
-            return
-        if shadow.kind == "simulated":
-            raise ValueError("shadow_engine must be a real engine (bm25, dense, remote or web): it measures the "
-                             "training engine against real retrieval; a simulated one would measure nothing real")
-        if shadow == self.engine:
+        if self.shadow_engine is not None and self.shadow_engine == self.engine:
             raise ValueError("shadow_engine is the training engine's config: it would agree on every search; "
                              "point it at a different (real) engine or leave it out")
 

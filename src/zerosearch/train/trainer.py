@@ -346,7 +346,8 @@ class Trainer:
 
 
 SHOWN = {"rollout/reward": "reward", "rollout/f1": "f1", "rollout/searches": "search",
-         "actor/kl_loss": "kl", "actor/entropy": "ent", "noise_probability": "p"}
+         "actor/kl_loss": "kl", "actor/entropy": "ent", "noise_probability": "p",
+         "shadow/train_hit_real_miss": "hit_real_miss"}
 
 
 def _progress(enabled: bool, initial: int, total: int) -> Any:
