@@ -17,17 +17,7 @@ from typing import Annotated
 
 import typer
 
-
-def _parse_overrides(pairs: list[str]) -> dict[str, object]:
-    import yaml
-
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--set expects key=value (dotted keys), got {pair!r}")
-        key, value = pair.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
+from zerosearch.cli.overrides import cli_overrides
 
 
 def main(
@@ -43,7 +33,7 @@ def main(
     from zerosearch.sft import SFTDataError
     from zerosearch.warmstart import ConfigError, load_warmstart_config, run_warmstart
 
-    values = _parse_overrides(overrides or [])
+    values = cli_overrides(overrides)
     if output_dir is not None:
         values["output_dir"] = str(output_dir)
     try:

@@ -12,17 +12,7 @@ from typing import Annotated
 
 import typer
 
-
-def _parse_overrides(pairs: list[str]) -> dict[str, object]:
-    import yaml
-
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--set expects key=value (dotted keys), got {pair!r}")
-        key, value = pair.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
+from zerosearch.cli.overrides import cli_overrides
 
 
 def main(
@@ -38,7 +28,7 @@ def main(
     from zerosearch.train.build import build_trainer
     from zerosearch.train.config import ConfigError, load_config
 
-    values = _parse_overrides(overrides or [])
+    values = cli_overrides(overrides)
     if output_dir is not None:
         values["output_dir"] = str(output_dir)
     try:

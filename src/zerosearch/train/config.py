@@ -18,14 +18,19 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from zerosearch import config_files
+from zerosearch.config_files import load_yaml_config, validate_config
 from zerosearch.curriculum import CurriculumConfig
 from zerosearch.rewards import Metric, RewardConfig
 from zerosearch.rollout import RolloutConfig
 from zerosearch.search.factory import EngineConfig
 from zerosearch.train.estimators import ESTIMATORS, AdvantageEstimator, get_estimator
 from zerosearch.train.losses import AggMode, KLType, PolicyLossConfig
+
+#: Raised for a config that cannot be used (shared by every config file; callers catch it from here).
+ConfigError = config_files.ConfigError
 
 
 class _Section(BaseModel):
@@ -290,47 +295,14 @@ class TrainConfig(_Section):
         return self.data.prompts_per_step * self.rollout.n_samples
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = [f"invalid training config {source}:"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  {key}: {e['msg']}")
-    return "\n".join(lines)
-
-
-class ConfigError(ValueError):
-    """A training config that cannot be used; the message names every bad key."""
-
-
 def parse_config(data: dict, source: str = "<dict>") -> TrainConfig:
     """Validate a plain dict (e.g. parsed YAML) into a :class:`TrainConfig`."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level of a training config must be a mapping of sections")
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from None
+    return validate_config(TrainConfig, data, source, what="training config")
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     """Read and validate a YAML training config; ``overrides`` (dotted keys) are applied first."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"training config {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    for dotted, value in (overrides or {}).items():
-        _set_dotted(data, dotted, value)
-    return parse_config(data, str(path))
-
-
-def _set_dotted(data: dict, dotted: str, value: object) -> None:
-    node = data
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
-    node[leaf] = value
+    return load_yaml_config(path, TrainConfig, overrides, what="training config")
 
 
 def dump_config(config: TrainConfig, path: str | Path) -> Path:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from zerosearch import config_files
+from zerosearch.config_files import load_yaml_config, validate_config
 from zerosearch.search.factory import BM25EngineConfig, EngineConfig
 from zerosearch.sft import SFTRunConfig
 from zerosearch.warmstart.demos import DemoConfig
@@ -23,9 +24,8 @@ from zerosearch.warmstart.demos import DemoConfig
 CORPUS_FILE = "corpus.jsonl"
 MODEL_DIR = "model"
 
-
-class ConfigError(ValueError):
-    """A warm-start config that cannot be used; the message names every bad key."""
+#: Raised for a config that cannot be used (shared by every config file; callers catch it from here).
+ConfigError = config_files.ConfigError
 
 
 class DataSettings(BaseModel):
@@ -101,38 +101,12 @@ class WarmStartConfig(BaseModel):
         return self.engine if self.engine is not None else BM25EngineConfig(corpus=self.corpus_path, progress=False)
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = [f"invalid warm-start config {source}:"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  {key}: {e['msg']}")
-    return "\n".join(lines)
-
-
 def parse_warmstart_config(data: Any, source: str = "<dict>") -> WarmStartConfig:
     """Validate a plain dict (parsed YAML) into a :class:`WarmStartConfig`."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level of a warm-start config must be a mapping of sections")
-    try:
-        return WarmStartConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from None
+    return validate_config(WarmStartConfig, data, source, what="warm-start config")
 
 
 def load_warmstart_config(path: str | Path, overrides: dict[str, Any] | None = None) -> WarmStartConfig:
     """Read a YAML config, apply ``overrides`` (dotted keys, e.g. ``sft.max_steps``) and validate it."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"warm-start config {p} does not exist; see configs/sft-smollm2-hotpotqa.yaml")
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level of a warm-start config must be a mapping of sections")
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
-        node[leaf] = value
-    return parse_warmstart_config(data, str(p))
+    return load_yaml_config(path, WarmStartConfig, overrides, what="warm-start config",
+                            example="configs/sft-smollm2-hotpotqa.yaml")
