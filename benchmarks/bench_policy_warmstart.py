@@ -131,7 +131,7 @@ def main(argv=None) -> None:
     import torch
 
     from zerosearch.provenance import package_versions
-    from zerosearch.warmstart.run import training_questions, training_versions
+    from zerosearch.warmstart.run import training_questions
 
     torch.set_num_threads(args.threads)
     stages = {s.strip() for s in args.stages.split(",") if s.strip()}
@@ -156,7 +156,7 @@ def main(argv=None) -> None:
     payload = {
         "benchmark": "policy_warmstart", "command": command,
         "stage_commands": {n: state[n].get("command") for n in ("before", "sft", "after")},
-        "versions": {**package_versions(), **training_versions()},
+        "versions": package_versions(),
         "threads": args.threads, "probe_rows": args.probe_rows,
         "config": config.model_dump(mode="json"),
         "eval_settings": {"methods": METHODS, "answer_tokens": args.answer_tokens, "agent_tokens": args.agent_tokens,

@@ -12,6 +12,7 @@ from importlib import metadata
 #: Packages whose versions can change a run's numbers.
 VERSIONED_PACKAGES = (
     "zerosearch", "torch", "transformers", "tokenizers", "peft", "bm25s", "numpy", "pydantic",
+    "trl", "datasets", "accelerate",
 )
 
 

@@ -188,7 +188,7 @@ def run_sft(
                        sum(sum(r["completion_mask"]) for r in rows), seconds, trained)
     record = {
         "config": config.model_dump(mode="json"), "seed": config.seed,
-        "versions": {**package_versions(), **_extra_versions()},
+        "versions": package_versions(),
         "rows": result.rows, "trained_tokens": result.trained_tokens, "seconds": seconds,
         "loss_before": loss_before, "loss_after": loss_after, "probe_rows": len(probe), "curve": curve,
         "parameters": sum(p.numel() for p in trained.parameters()),
@@ -198,14 +198,3 @@ def run_sft(
         f"completion loss {loss_before:.3f} -> {loss_after:.3f}")
     return result
 
-
-def _extra_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    found = {}
-    for name in ("trl", "datasets", "accelerate"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found

@@ -120,19 +120,6 @@ def data_summary(data: WarmStartData) -> dict[str, Any]:
     }
 
 
-def training_versions() -> dict[str, str]:
-    """Versions of the SFT stack (TRL, datasets, accelerate), beside :func:`package_versions`."""
-    from importlib import metadata
-
-    found = {}
-    for name in ("trl", "datasets", "accelerate"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
 def _check_output(config: WarmStartConfig) -> None:
     model_dir = config.sft.output_dir
     if model_dir.is_dir() and any(model_dir.iterdir()) and not config.sft.overwrite:
@@ -167,7 +154,7 @@ def run_warmstart(
         "sft": {"output_dir": str(result.output_dir), "loss_before": result.loss_before,
                 "loss_after": result.loss_after, "seconds": result.seconds, "rows": result.rows,
                 "trained_tokens": result.trained_tokens, "curve": result.curve},
-        "versions": {**package_versions(), **training_versions()},
+        "versions": package_versions(),
     }
     path = config.output_dir / RECORD_FILE
     path.write_text(json.dumps(record, indent=1), encoding="utf-8")
