@@ -26,7 +26,7 @@ from zerosearch.search.corpus import JsonlCorpus, check_corpus_path, fingerprint
 from zerosearch.search.index_files import OFFSETS_FILE, default_index_dir, read_meta, save_index
 
 if TYPE_CHECKING:
-    from zerosearch.search.factory import DenseEngineConfig
+    from zerosearch.search.engine_config import DenseEngineConfig
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from zerosearch.search.base import Document, SearchError, SearchRequest, SearchR
 from zerosearch.search.corpus import split_contents
 
 if TYPE_CHECKING:
-    from zerosearch.search.factory import RemoteEngineConfig
+    from zerosearch.search.engine_config import RemoteEngineConfig
 
 #: Statuses worth retrying: the server is overloaded or restarting. Other 4xx mean a bad request.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})

@@ -25,7 +25,7 @@ from zerosearch.search.base import Document, NoiseMode, SearchError, SearchReque
 from zerosearch.search.simulator_parse import parse_documents
 
 if TYPE_CHECKING:
-    from zerosearch.search.factory import SimulatedEngineConfig
+    from zerosearch.search.engine_config import SimulatedEngineConfig
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from zerosearch.search.base import Document, SearchError, SearchRequest, SearchR
 from zerosearch.search.remote import RETRY_STATUSES
 
 if TYPE_CHECKING:
-    from zerosearch.search.factory import WebEngineConfig
+    from zerosearch.search.engine_config import WebEngineConfig
 
 SERPAPI_URL = "https://serpapi.com/search"
 _ANSWER_BOX_TEXT_KEYS = ("answer", "snippet", "result")
