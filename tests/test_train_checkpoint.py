@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
-from train_tiny import QUESTIONS, tiny_model, warm_start, word_tokenizer, write_world
+from train_tiny import QUESTIONS, warm_world
 
 from zerosearch.llm.factory import GeneratorConfig
 from zerosearch.llm.transformers_backend import TransformersGenerator
 from zerosearch.search.base import SearchRequest
-from zerosearch.search.factory import BM25EngineConfig, SimulatedEngineConfig, build_engine
+from zerosearch.search.factory import SimulatedEngineConfig
 from zerosearch.search.simulated import SimulatedSearchEngine
 from zerosearch.train import checkpoint as ckpt
 from zerosearch.train.checkpoint import list_checkpoints
@@ -26,13 +26,7 @@ from zerosearch.train.trainer import Trainer
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("world")
-    files = write_world(root)
-    tokenizer = word_tokenizer()
-    model = tiny_model(len(tokenizer))
-    warm_start(model, tokenizer, steps=20)
-    engine = build_engine(BM25EngineConfig(corpus=files["corpus"], index_dir=root / "index", progress=False))
-    return {"files": files, "tokenizer": tokenizer, "model": model, "engine": engine}
+    return warm_world(tmp_path_factory.mktemp("world"))
 
 
 def _config(world, out: Path, **extra):

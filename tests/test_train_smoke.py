@@ -12,9 +12,8 @@ import json
 
 import pytest
 import torch
-from train_tiny import QUESTIONS, tiny_model, warm_start, word_tokenizer, write_world
+from train_tiny import QUESTIONS, warm_world
 
-from zerosearch.search.factory import BM25EngineConfig, build_engine
 from zerosearch.train.checkpoint import list_checkpoints
 from zerosearch.train.config import parse_config
 from zerosearch.train.estimators import ESTIMATORS
@@ -23,13 +22,7 @@ from zerosearch.train.trainer import Trainer
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("world")
-    files = write_world(root)
-    tokenizer = word_tokenizer()
-    model = tiny_model(len(tokenizer))
-    warm_start(model, tokenizer, steps=20)
-    engine = build_engine(BM25EngineConfig(corpus=files["corpus"], index_dir=root / "index", progress=False))
-    return {"files": files, "tokenizer": tokenizer, "model": model, "engine": engine}
+    return warm_world(tmp_path_factory.mktemp("world"))
 
 
 def _config(world, out, estimator: str, **extra) -> object:

@@ -114,3 +114,15 @@ def write_world(root: Path) -> dict[str, Path]:
         for doc in CORPUS:
             f.write(json.dumps(doc) + "\n")
     return {"template": root / "template.txt", "questions": root / "questions.jsonl", "corpus": root / "corpus.jsonl"}
+
+
+def warm_world(root: Path) -> dict:
+    """The capital world in ``root``: files, the word tokenizer, a 20-step warm-started tiny policy, BM25."""
+    from zerosearch.search.factory import BM25EngineConfig, build_engine
+
+    files = write_world(root)
+    tokenizer = word_tokenizer()
+    model = tiny_model(len(tokenizer))
+    warm_start(model, tokenizer, steps=20)
+    engine = build_engine(BM25EngineConfig(corpus=files["corpus"], index_dir=root / "index", progress=False))
+    return {"files": files, "tokenizer": tokenizer, "model": model, "engine": engine}
