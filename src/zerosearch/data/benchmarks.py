@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zerosearch.data.loaders import DataError, FieldMap, row_to_example
+from zerosearch.data.rows import DataError, FieldMap, row_to_example
 from zerosearch.data.types import QAExample
 
 FLASHRAG_HUB_ID = "RUC-NLPIR/FlashRAG_datasets"
