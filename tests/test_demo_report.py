@@ -31,6 +31,7 @@ from zerosearch.demo.results import (
     TrainingCost,
     WorldSummary,
 )
+from zerosearch.demo.sections import episode_html
 from zerosearch.evaluation.harness import append_records
 from zerosearch.evaluation.methods import QuestionRecord
 from zerosearch.train.plot import plot_run_curves
@@ -229,8 +230,20 @@ def test_report_holds_every_section_and_escapes_run_text(rendered: tuple[Path, s
 def test_missing_named_files_are_listed_not_hidden(tmp_path: Path) -> None:
     _write_run(tmp_path, _results())
     (tmp_path / "hinted" / "records.jsonl").unlink()
+    (tmp_path / "rag" / "records.jsonl").write_text('{"not": "a record"}\n{}\n')
+    (tmp_path / "zerosearch" / "seed0" / "curves.png").write_text("not a png")
     page = write_report(tmp_path).read_text("utf-8")
     assert "Files named in results.json that could not be read" in page and "hinted/records.jsonl" in page
+    assert "rag: evaluation records" in page and "curves.png is not a PNG file" in page
+
+
+def test_episode_documents_follow_the_search_that_fetched_them() -> None:
+    agent = episode_html(_episode("agent"))
+    assert agent.index("&lt;search&gt;") < agent.index("Rome is a city") < agent.index("&lt;answer&gt;")
+    rag = ExampleEpisode(question="q?", golds=["Rome"], prediction=None, em=0.0, queries=["q?"],
+                         documents=[["doc one"]], turns=[{"kind": "invalid", "content": "", "text": "no idea"}])
+    shown = episode_html(rag)  # retrieve-then-answer: the documents come before the only turn
+    assert shown.index("doc one") < shown.index("no idea") and "(no answer)" in shown
 
 
 def test_terminal_summary_lists_arms_and_verdicts() -> None:

@@ -33,6 +33,13 @@ CLEAR_MARGIN = 0.05
 NEAR_ZERO = 0.05
 #: claim (f): mean "simulated hit where the real engine misses" at most this in runs that transferred.
 SHADOW_LIMIT = 0.01
+#: claim key -> a few words naming it.
+TITLES = {
+    "a": "ZeroSearch matches RL with the real engine", "b": "RL clearly above the policy before RL",
+    "c": "curriculum at least as good as fixed noise", "d": "fine-tuned simulator beats the hinted one (EM)",
+    "d2": "fine-tuned simulator no more lenient, as useful", "e": "no-search baseline near zero",
+    "f": f"shadow: simulated hit where real misses <= {SHADOW_LIMIT}",
+}
 
 
 class Verdict(str, Enum):
@@ -48,6 +55,7 @@ class Claim:
     """One claim: what is claimed, what the paper reports, what the miniature measured, the verdict."""
 
     key: str  # short id: "a", "b", ...
+    title: str  # a few words, for the terminal summary
     text: str  # the claim and the rule used to judge it
     paper: str  # what the paper (or the first miniature experiment) reports
     miniature: str  # the miniature's numbers behind the verdict
@@ -71,7 +79,7 @@ class SeedStats:
     def __str__(self) -> str:
         if self.n == 1:
             return f"{self.mean:.3f}"
-        return f"{self.mean:.3f} [{self.low:.3f}-{self.high:.3f}, {self.n} seeds]"
+        return f"{self.mean:.3f} [{self.low:.3f}-{self.high:.3f}]"
 
 
 def seed_stats(arm: Arm, decoding: str = "greedy", field: str = "em") -> SeedStats:
@@ -83,7 +91,7 @@ def seed_stats(arm: Arm, decoding: str = "greedy", field: str = "em") -> SeedSta
     >>> arm = Arm.model_construct(seeds=[SeedResult(seed=0, greedy=s, sampled=s),
     ...                                  SeedResult(seed=1, greedy=t, sampled=s)])
     >>> str(seed_stats(arm, "greedy", "em"))
-    '0.600 [0.500-0.700, 2 seeds]'
+    '0.600 [0.500-0.700]'
     """
     values = [float(getattr(getattr(seed, decoding), field)) for seed in arm.seeds]
     return SeedStats(sum(values) / len(values), min(values), max(values), len(values))
@@ -95,7 +103,7 @@ def _spread(*arms: Arm, decoding: str) -> float:
 
 
 def _spread_note(spread: float) -> str:
-    return f"seed spread {spread:.3f}" if spread > 0 else "one seed per arm: no spread"
+    return f"seed spread {spread:.3f}" if spread > 0 else "single seeds: no spread"
 
 
 def _missing(arms: Mapping[str, Arm], names: tuple[str, ...]) -> list[str]:
@@ -103,7 +111,7 @@ def _missing(arms: Mapping[str, Arm], names: tuple[str, ...]) -> list[str]:
 
 
 def _not_measured(key: str, text: str, paper: str, why: str) -> Claim:
-    return Claim(key, text, paper, why, Verdict.NOT_MEASURED)
+    return Claim(key, TITLES[key], text, paper, why, Verdict.NOT_MEASURED)
 
 
 def _verdict(ok: bool) -> Verdict:
@@ -123,8 +131,8 @@ def _compare(
         a, b = seed_stats(arms[first], decoding), seed_stats(arms[second], decoding)
         gap, spread = a.mean - b.mean, _spread(arms[first], arms[second], decoding=decoding)
         ok = holds(gap, spread) and ok
-        parts.append(f"{decoding} EM: {labels[0]} {a} vs {labels[1]} {b}, gap {gap:+.3f} ({_spread_note(spread)})")
-    return Claim(key, text, paper, "; ".join(parts), _verdict(ok))
+        parts.append(f"{decoding}: {labels[0]} {a} vs {labels[1]} {b}, gap {gap:+.3f} ({_spread_note(spread)})")
+    return Claim(key, TITLES[key], text, paper, "; ".join(parts), _verdict(ok))
 
 
 def _simulated_matches_real(arms: Mapping[str, Arm]) -> Claim:
@@ -144,17 +152,18 @@ def _rl_above_before(arms: Mapping[str, Arm]) -> Claim:
     if missing:
         return _not_measured("b", text, paper, f"arm(s) {missing} not in this run")
     clear = lambda gap, spread: gap >= max(CLEAR_MARGIN, spread)  # noqa: E731
-    parts = [_compare("b", text, paper, arms, name, "before_rl", clear, labels=(name, "before RL"))
-             for name in ("rl_real", "zerosearch")]
+    parts = [_compare("b", text, paper, arms, name, "before_rl", clear, labels=(label, "before RL"))
+             for name, label in (("rl_real", "real engine"), ("zerosearch", "ZeroSearch"))]
     ok = all(p.verdict is Verdict.AGREES for p in parts)
-    return Claim("b", text, paper, " | ".join(p.miniature for p in parts), _verdict(ok))
+    return Claim("b", TITLES["b"], text, paper, " | ".join(p.miniature for p in parts), _verdict(ok))
 
 
 def _curriculum(arms: Mapping[str, Arm]) -> Claim:
     return _compare(
         "c", "The noise curriculum is at least as good as the same simulator at fixed noise, greedy and sampled "
         "(a shortfall within the seed spread counts as 'as good')",
-        "the easy-to-hard curriculum beats a fixed-difficulty rollout in the paper's ablation",
+        "the paper's ablation reports its easy-to-hard curriculum beating a random-difficulty rollout (figures "
+        "not in ZEROSEARCH.md)",
         arms, "zerosearch", "fixed_noise", lambda gap, spread: gap >= -spread, labels=("curriculum", "fixed noise"))
 
 
@@ -194,7 +203,7 @@ def _simulator_quality(arms: Mapping[str, Arm], quality: Mapping[str, Any]) -> C
     miniature = (f"leniency {tuned['leniency']:.3f} (fine-tuned) vs {hinted['leniency']:.3f} (hinted)"
                  + ("" if _absent(reference) else f", real engine {reference:.3f}")
                  + f"; useful hit {tuned['useful_hit']:.3f} vs {hinted['useful_hit']:.3f}")
-    return Claim("d2", text, paper, miniature, _verdict(ok))
+    return Claim("d2", TITLES["d2"], text, paper, miniature, _verdict(ok))
 
 
 def _direct_near_zero(arms: Mapping[str, Arm]) -> Claim:
@@ -204,7 +213,7 @@ def _direct_near_zero(arms: Mapping[str, Arm]) -> Claim:
         return _not_measured("e", text, paper, "arm ['direct'] not in this run")
     stats = {d: seed_stats(arms["direct"], d) for d in DECODINGS}
     ok = all(s.mean <= NEAR_ZERO for s in stats.values())
-    return Claim("e", text, paper, "; ".join(f"{d} EM {s}" for d, s in stats.items()), _verdict(ok))
+    return Claim("e", TITLES["e"], text, paper, "; ".join(f"{d} EM {s}" for d, s in stats.items()), _verdict(ok))
 
 
 def _transferred(arm: Arm, real: Arm) -> bool:
@@ -226,7 +235,7 @@ def _shadow(arms: Mapping[str, Arm]) -> Claim:
     if not moved:
         return _not_measured("f", text, paper, f"no simulated run transferred; {values}")
     ok = all(a.shadow is not None and a.shadow.train_hit_real_miss <= SHADOW_LIMIT for a in moved)
-    return Claim("f", text, paper, values, _verdict(ok))
+    return Claim("f", TITLES["f"], text, paper, values, _verdict(ok))
 
 
 def judge_claims(results: DemoResults) -> list[Claim]:
@@ -244,7 +253,10 @@ def judge_claims(results: DemoResults) -> list[Claim]:
 
 
 def takeaway(results: DemoResults, claims: list[Claim]) -> str:
-    """One line for the report's header: the headline numbers and how many claims the miniature agrees with."""
+    """One line for the report's header: the headline numbers and how many claims the miniature agrees with.
+
+    EM figures are means over seeds, greedy / sampled, evaluated with the real engine.
+    """
     measured = [c for c in claims if c.verdict is not Verdict.NOT_MEASURED]
     agreed = sum(c.verdict is Verdict.AGREES for c in measured)
     tally = f"the miniature agrees with {agreed} of {len(measured)} measured claims"
@@ -255,6 +267,6 @@ def takeaway(results: DemoResults, claims: list[Claim]) -> str:
                                                  ("before_rl", "before RL")) if name in arms]
     if not shown:
         return tally[0].upper() + tally[1:] + "."
-    scores = ", ".join(f"{label} {seed_stats(arms[name], 'greedy').mean:.2f} / "
-                       f"{seed_stats(arms[name], 'sampled').mean:.2f}" for name, label in shown)
+    scores = ", ".join(f"{label} {seed_stats(arms[name], 'greedy').mean:.3f} / "
+                       f"{seed_stats(arms[name], 'sampled').mean:.3f}" for name, label in shown)
     return f"Held-out EM with the real engine (greedy / sampled): {scores}; {tally}."

@@ -32,6 +32,7 @@ class RunCurves:
     label: str
     seed_index: int
     rows: list[dict]
+    seed: int = 0
 
 
 def data_uri(png: bytes) -> str:
@@ -53,23 +54,28 @@ def _overlay(runs: Sequence[RunCurves], keys: Sequence[tuple[str, str]], *, hlin
     if not panels:
         return None
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
-    colours: dict[str, str] = {}
-    for ax, (key, title) in zip(axes[0], panels, strict=True):
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5.0 * len(panels) + 3.2, 3.4), squeeze=False,
+                             gridspec_kw={"width_ratios": [5.0] * len(panels) + [3.2]})
+    labels = list(dict.fromkeys(run.label for run in runs))  # an arm keeps its colour in every figure
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    for ax, (key, title) in zip(axes[0][:-1], panels, strict=True):
         for run in runs:
             steps, values = series(run.rows, key)
             if not steps:
                 continue
-            colour = colours.setdefault(run.label, f"C{len(colours) % 10}")
-            ax.plot(steps, values, color=colour, linestyle="-" if run.seed_index == 0 else "--",
+            ax.plot(steps, values, color=colours[run.label], linestyle="-" if run.seed_index == 0 else "--",
                     marker="o" if key.startswith("val/") else None, markersize=3,
-                    label=run.label if run.seed_index == 0 else f"{run.label} (seed {run.seed_index + 1})")
+                    label=run.label if run.seed_index == 0 else f"{run.label} (seed {run.seed})")
         if hline is not None:
             ax.axhline(hline, color="grey", linestyle=":", linewidth=1)
+            ax.set_ylim(bottom=0)
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel("RL step")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="best")
+    legend = axes[0][-1]  # a panel of its own, so the legend never hides a curve
+    legend.axis("off")
+    handles = {label: h for ax in axes[0][:-1] for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    legend.legend(list(handles.values()), list(handles), fontsize=7, loc="center left", frameon=False)
     return data_uri(png_bytes(fig))
 
 

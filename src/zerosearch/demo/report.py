@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from zerosearch.demo import figures, sections
 from zerosearch.demo.claims import SHADOW_LIMIT, Claim, judge_claims, seed_stats, takeaway
-from zerosearch.demo.results import RESULTS_FILE, DemoResults
+from zerosearch.demo.results import RESULTS_FILE, Arm, DemoResults
 from zerosearch.demo.sections import Raw, esc, section
 from zerosearch.evaluation.harness import read_records
 from zerosearch.evaluation.methods import QuestionRecord
@@ -67,7 +67,7 @@ class RunFiles:
 
     records: list[QuestionRecord] = field(default_factory=list)
     runs: list[figures.RunCurves] = field(default_factory=list)
-    curves: dict[str, list[str]] = field(default_factory=dict)  # arm name -> data URIs of its curves.png
+    curves: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # arm name -> (caption, data URI)
     missing: list[str] = field(default_factory=list)
 
 
@@ -89,22 +89,32 @@ def load_run_files(results: DemoResults, out_dir: str | Path) -> RunFiles:
     """Each arm's records (method renamed to the arm's title), training metrics and curve images."""
     out, files = Path(out_dir), RunFiles()
     for arm in results.arms:
-        path = out / arm.records
-        if path.is_file():
-            files.records += [dataclasses.replace(r, method=arm.title) for r in read_records(path)]
-        else:
-            files.missing.append(f"{arm.name}: evaluation records {path}")
+        files.records += _arm_records(arm, out / arm.records, files.missing)
         for index, rel in enumerate(arm.metrics_jsonl):
             try:
-                files.runs.append(figures.RunCurves(arm.title, index, read_metrics(out / rel)))
+                seed = arm.seeds[index].seed if index < len(arm.seeds) else index
+                files.runs.append(figures.RunCurves(arm.title, index, read_metrics(out / rel), seed))
             except (FileNotFoundError, ValueError) as err:
                 files.missing.append(f"{arm.name}: training metrics ({err})")
-        for rel in arm.curves_png:
+        for index, rel in enumerate(arm.curves_png):
+            caption = f"{arm.title}, seed {arm.seeds[index].seed if index < len(arm.seeds) else '?'} ({rel})"
             try:
-                files.curves.setdefault(arm.name, []).append(figures.file_data_uri(out / rel))
+                files.curves.setdefault(arm.name, []).append((caption, figures.file_data_uri(out / rel)))
             except (OSError, ValueError) as err:
                 files.missing.append(f"{arm.name}: training curves ({err})")
     return files
+
+
+def _arm_records(arm: Arm, path: Path, missing: list[str]) -> list[QuestionRecord]:
+    """The arm's evaluation records, renamed to the arm's title (the table's method rows)."""
+    if not path.is_file():
+        missing.append(f"{arm.name}: evaluation records {path} (not found)")
+        return []
+    try:
+        return [dataclasses.replace(r, method=arm.title) for r in read_records(path)]
+    except ValueError as err:
+        missing.append(f"{arm.name}: evaluation records ({err})")
+        return []
 
 
 def _header(results: DemoResults, claims: list[Claim], files: RunFiles) -> str:
@@ -130,14 +140,15 @@ def _table_section(results: DemoResults, files: RunFiles) -> Raw:
     return section("table", "Held-out results (real engine)", sections.arms_table(results),
                    sections.note("Means over seeds; with 2+ seeds the range is shown below the mean. Greedy and "
                                  "sampled decoding on the same questions."),
-                   Raw("<h3>Per dataset, paper layout (headline seed, greedy; evaluation harness table)</h3>"), paper)
+                   Raw("<details><summary>Per dataset, paper layout (headline seed, greedy; the evaluation harness's "
+                       f"table)</summary>{paper}</details>"))
 
 
 def _curves_section(results: DemoResults, files: RunFiles) -> Raw:
     per_arm = "".join(
-        f"<details><summary>{esc(arm.title)}: the trainer's curves ({len(files.curves[arm.name])} seed(s))</summary>"
-        + "".join(sections.figure(uri, f"{arm.title}, seed {i + 1}") for i, uri in enumerate(files.curves[arm.name]))
-        + "</details>" for arm in results.arms if files.curves.get(arm.name))
+        f"<details><summary>{esc(arm.title)}: the trainer's own curves</summary>"
+        + "".join(sections.figure(uri, caption) for caption, uri in files.curves[arm.name]) + "</details>"
+        for arm in results.arms if files.curves.get(arm.name))
     return section("curves", "Training curves",
                    sections.figure(figures.training_curves(files.runs), "RL arms: training reward and held-out EM"),
                    sections.figure(figures.noise_schedule(results.noise_schedule),
@@ -178,15 +189,15 @@ def render_html(results: DemoResults, claims: list[Claim], files: RunFiles) -> s
 def terminal_summary(results: DemoResults) -> str:
     """A short plain-text table (EM per arm, training searches and their API cost) and the claim verdicts."""
     claims = judge_claims(results)
-    lines = [f"{'arm':<30} {'greedy EM':>10} {'sampled EM':>11} {'searches/q':>10} {'train searches':>15} "
+    lines = [f"{'arm':<34} {'greedy EM':>10} {'sampled EM':>11} {'searches/q':>10} {'train searches':>15} "
              f"{'API $':>8}"]
     for arm in results.arms:
-        lines.append(f"{arm.title[:30]:<30} {seed_stats(arm, 'greedy').mean:>10.3f} "
+        lines.append(f"{arm.title[:34]:<34} {seed_stats(arm, 'greedy').mean:>10.3f} "
                      f"{seed_stats(arm, 'sampled').mean:>11.3f} {seed_stats(arm, 'greedy', 'searches').mean:>10.2f} "
                      f"{arm.cost.train_searches:>15,} {arm.cost.api_usd:>8.2f}")
     lines += ["", "Claims (paper vs miniature):"]
     for claim in claims:
-        lines.append(f"  [{claim.verdict.value}] ({claim.key}) {claim.text}")
+        lines.append(f"  [{claim.verdict.value}] ({claim.key}) {claim.title}")
         lines.append(f"      {claim.miniature}")
     lines += ["", takeaway(results, claims)]
     return "\n".join(lines) + "\n"

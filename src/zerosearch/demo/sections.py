@@ -57,16 +57,16 @@ def figure(uri: str | None, alt: str) -> Raw:
     return Raw(f'<figure><img src="{esc(uri)}" alt="{esc(alt)}"><figcaption>{esc(alt)}</figcaption></figure>')
 
 
-def _stat(arm: Arm, decoding: str, field: str) -> Raw:
+def _stat(arm: Arm, decoding: str, field: str, *, spread: bool = True) -> Raw:
     stats = seed_stats(arm, decoding, field)
-    text = f"{stats.mean:.3f}"
-    if stats.n > 1:
+    text = f"{stats.mean:.3f}" if field != "searches" else f"{stats.mean:.2f}"
+    if spread and stats.n > 1:
         text += f'<br><small>{stats.low:.3f}–{stats.high:.3f}</small>'
     return Raw(text)
 
 
 def arms_table(results: DemoResults) -> Raw:
-    """Greedy and sampled scores per arm (means over seeds, with the seed range below when 2+ seeds)."""
+    """Greedy and sampled scores per arm (means over seeds; the EM/F1 range below when 2+ seeds)."""
     header = ["arm", "trained against", "seeds"]
     header += [f"{d} {label}" for d in DECODINGS for _, label in SCORES]
     header += ["searches / question (greedy)", "answered (greedy)", "questions"]
@@ -75,7 +75,8 @@ def arms_table(results: DemoResults) -> Raw:
         row: list[Any] = [arm.title, arm.train_engine or "— (no RL)",
                           ", ".join(str(s.seed) for s in arm.seeds)]
         row += [_stat(arm, d, field) for d in DECODINGS for field, _ in SCORES]
-        row += [_stat(arm, "greedy", "searches"), _stat(arm, "greedy", "answered"), arm.greedy.n]
+        row += [_stat(arm, "greedy", "searches", spread=False), _stat(arm, "greedy", "answered", spread=False),
+                arm.greedy.n]
         rows.append(row)
     return table(header, rows, cls="scores")
 
@@ -104,7 +105,7 @@ def _pct(value: float | None) -> str:
 def claims_table(claims: Sequence[Claim]) -> Raw:
     """Verdict, claim, the paper's figure and the miniature's figures, one row per claim."""
     rows = [[Raw(f'<span class="verdict {esc(c.verdict.name.lower())}">{esc(c.verdict.value)}</span>'),
-             f"({c.key}) {c.text}", c.paper, c.miniature] for c in claims]
+             Raw(f"<b>({esc(c.key)}) {esc(c.title)}</b><br>{esc(c.text)}"), c.paper, c.miniature] for c in claims]
     return table(["verdict", "claim", "paper", "miniature"], rows, cls="claims")
 
 
@@ -126,12 +127,17 @@ def simulator_table(quality: Mapping[str, Any], arms: Sequence[Arm]) -> Raw:
 
 
 def cost_table(results: DemoResults) -> Raw:
-    """Per arm: training searches, what they would cost through a paid API, real-engine searches, time."""
+    """Per arm: training searches and what they would cost through a paid API, the real-engine share, time.
+
+    A simulated arm's searches cost CPU time instead (inside its CPU seconds); only real-engine searches
+    would be billed.
+    """
     price = results.usd_per_1k
-    header = ["arm", "trained against", "searches in training", "of which real-engine (billable)",
-              f"paid-API cost at ${price:.2f}/1k searches", "CPU seconds", "wall seconds"]
-    rows = [[a.title, a.train_engine or "—", f"{a.cost.train_searches:,}", f"{a.cost.real_engine_searches:,}",
-             f"${a.cost.api_usd:.2f}", f"{a.cost.cpu_seconds:.1f}", f"{a.cost.wall_seconds:.1f}"]
+    header = ["arm", "trained against", "searches in training", f"as paid-API searches (${price:.2f}/1k)",
+              "of which real-engine", "real-engine searches as paid-API", "CPU seconds", "wall seconds"]
+    rows = [[a.title, a.train_engine or "—", f"{a.cost.train_searches:,}", f"${a.cost.api_usd:.2f}",
+             f"{a.cost.real_engine_searches:,}", f"${a.cost.real_engine_searches * price / 1000:.2f}",
+             f"{a.cost.cpu_seconds:.1f}", f"{a.cost.wall_seconds:.1f}"]
             for a in results.arms]
     return table(header, rows, cls="cost")
 
@@ -153,20 +159,24 @@ def _documents(query: str, documents: Sequence[str]) -> str:
 
 
 def episode_html(ep: ExampleEpisode) -> Raw:
-    """One episode: question and gold, each policy turn, and after each executed search its documents."""
+    """One episode: question and gold, each policy turn, and after each executed search its documents.
+
+    Searches no turn asked for (RAG retrieves with the question before its only turn) come first.
+    """
     parts = [f'<p class="question"><b>Q:</b> {esc(ep.question)} &nbsp; <b>gold:</b> {esc(" | ".join(ep.golds))}'
              f' &nbsp; <b>prediction:</b> {esc(ep.prediction if ep.prediction is not None else "(no answer)")}'
              f' &nbsp; <span class="em">EM {ep.em:.0f}</span></p>']
-    shown = 0
+    searches = [_documents(q, ep.documents[i] if i < len(ep.documents) else []) for i, q in enumerate(ep.queries)]
+    asked = [t for t in ep.turns if t.get("kind") == "search" and t.get("searched", True)]
+    if not asked:
+        parts += searches
     for turn in ep.turns:
-        kind = str(turn.get("kind", "?"))
-        parts.append(f'<div class="turn"><span class="kind">{esc(kind)}</span>'
+        parts.append(f'<div class="turn"><span class="kind">{esc(turn.get("kind", "?"))}</span>'
                      f'<pre>{esc(turn.get("text") or turn.get("content", ""))}</pre></div>')
-        if kind == "search" and turn.get("searched", True) and shown < len(ep.queries):
-            parts.append(_documents(ep.queries[shown], ep.documents[shown] if shown < len(ep.documents) else []))
-            shown += 1
-    parts += [_documents(q, ep.documents[i] if i < len(ep.documents) else [])
-              for i, q in enumerate(ep.queries) if i >= shown]
+        if asked and turn in asked and searches:
+            parts.append(searches.pop(0))
+    if asked:
+        parts += searches  # more executed searches than search turns: shown, not dropped
     return Raw('<div class="episode">' + "".join(parts) + "</div>")
 
 
