@@ -31,7 +31,7 @@ from zerosearch.demo.results import (
     TrainingCost,
     WorldSummary,
 )
-from zerosearch.demo.sections import episode_html
+from zerosearch.demo.sections import episode_html, stages_table
 from zerosearch.evaluation.harness import append_records
 from zerosearch.evaluation.methods import QuestionRecord
 from zerosearch.train.plot import plot_run_curves
@@ -87,7 +87,8 @@ def _results(ems: dict[str, tuple[list[float], list[float]]] | None = None,
         seed=0, usd_per_1k=USD_PER_1K,
         world=WorldSummary(description="toy world: 2-3 hop questions", train_questions=400, test_questions=40,
                            corpus_passages=1200, top_k=3, question_kinds={"2-hop": 25, "3-hop": 15}),
-        noise_schedule={"config": {"kind": "exponential"}, "steps": [0, 1, 2, 3], "p": [0.0, 0.05, 0.15, 0.3]},
+        noise_schedule={"config": {"kind": "exponential"}, "steps": [0, 1, 2, 3], "p": [0.0, 0.05, 0.15, 0.3],
+                        "fixed_noise": 0.15},
         simulator_quality=QUALITY if quality is None else quality,
         arms=[_arm(name, *ems[name], shadow=shadow.get(name)) for name in TITLES if name in ems],
         wall_seconds=512.3, peak_rss_mib=2345.0, config={"steps": 30, "note": "<cfg>"}, versions={"torch": "2.13.0"},
@@ -244,6 +245,13 @@ def test_episode_documents_follow_the_search_that_fetched_them() -> None:
                          documents=[["doc one"]], turns=[{"kind": "invalid", "content": "", "text": "no idea"}])
     shown = episode_html(rag)  # retrieve-then-answer: the documents come before the only turn
     assert shown.index("doc one") < shown.index("no idea") and "(no answer)" in shown
+
+
+def test_stages_table_shows_each_task() -> None:
+    html = stages_table({"arm:rl_real:0": {"wall_s": 81.25, "cpu_s": 160.0, "peak_rss_mib": 1234.0},
+                         "warmstart": {"wall_s": 40.0, "cpu_s": None}})
+    assert "arm:rl_real:0" in html and "81.2" in html and "1,234" in html and "—" in html
+    assert stages_table({}) == ""
 
 
 def test_terminal_summary_lists_arms_and_verdicts() -> None:

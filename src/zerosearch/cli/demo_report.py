@@ -25,5 +25,5 @@ def main(
     except ReportInputError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
-    typer.echo((out / SUMMARY_FILE).read_text("utf-8"))
+    typer.echo((out / SUMMARY_FILE).read_text("utf-8"), nl=False)
     typer.echo(f"report: {path}")

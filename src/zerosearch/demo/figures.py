@@ -90,14 +90,21 @@ def shadow_curves(runs: Sequence[RunCurves], limit: float) -> str | None:
 
 
 def noise_schedule(schedule: dict) -> str | None:
-    """The curriculum's noise probability per step (``{"steps": [...], "p": [...]}``); None when empty."""
+    """The curriculum's noise probability per step (``{"steps": [...], "p": [...]}``, optional ``fixed_noise``).
+
+    None when there is nothing to draw.
+    """
     steps, p = schedule.get("steps") or [], schedule.get("p") or []
     if not steps or len(steps) != len(p):
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.0))
-    ax.plot(steps, p, color="C1")
-    ax.set_ylim(0, max(1e-3, *p) * 1.15)
+    ax.plot(steps, p, color="C1", label="curriculum")
+    fixed = schedule.get("fixed_noise")  # the fixed-noise arm's constant p, when the runner records it
+    if fixed is not None:
+        ax.axhline(fixed, color="C2", linestyle="--", label="fixed noise")
+        ax.legend(fontsize=7)
+    ax.set_ylim(0, max(1e-3, *p, fixed or 0.0) * 1.15)
     ax.set_title("noise probability of the simulated engine", fontsize="medium")
     ax.set_xlabel("RL step")
     ax.set_ylabel("p (noisy results)")

@@ -189,6 +189,16 @@ def episodes(arms: Sequence[Arm]) -> Raw:
     return Raw("\n".join(blocks))
 
 
+def stages_table(stages: Mapping[str, Mapping[str, Any]]) -> str:
+    """Wall time, CPU time and peak memory per task of the run (``{task: {wall_s, cpu_s, peak_rss_mib}}``)."""
+    if not stages:
+        return ""
+    keys = (("wall_s", "wall s", "{:.1f}"), ("cpu_s", "CPU s", "{:.1f}"), ("peak_rss_mib", "peak RSS (MiB)", "{:,.0f}"))
+    rows = [[task, *("—" if row.get(k) is None else fmt.format(row[k]) for k, _, fmt in keys)]
+            for task, row in stages.items()]
+    return "<h3>Per task</h3>" + table(["task", *(label for _, label, _ in keys)], rows)
+
+
 def run_info(results: DemoResults) -> Raw:
     """The world, wall time, peak memory, then the resolved config and package versions as JSON."""
     world = results.world
@@ -198,6 +208,7 @@ def run_info(results: DemoResults) -> Raw:
         ["world", world.description], ["questions (train / test)", f"{world.train_questions} / {world.test_questions}"],
         ["test questions per kind", kinds], ["corpus passages", world.corpus_passages], ["top-k", world.top_k],
         ["seed", results.seed], ["wall time", f"{results.wall_seconds:.1f} s"], ["peak RSS", rss]], cls="facts")
+    stages = stages_table(results.model_dump().get("stages") or {})  # per-task figures, when the runner records them
     config = json.dumps(results.config, indent=2, sort_keys=True, default=str)
     versions = json.dumps(results.versions, indent=2, sort_keys=True, default=str)
-    return Raw(f"{facts}<h3>Config</h3><pre>{esc(config)}</pre><h3>Versions</h3><pre>{esc(versions)}</pre>")
+    return Raw(f"{facts}{stages}<h3>Config</h3><pre>{esc(config)}</pre><h3>Versions</h3><pre>{esc(versions)}</pre>")
