@@ -10,6 +10,7 @@ pyplot is imported, and every figure is closed after saving so long runs do not 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,13 @@ def save_png(fig: Any, path: str | Path, dpi: int = 120) -> Path:
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
+
+
+def png_bytes(fig: Any, dpi: int = 110) -> bytes:
+    """Lay out ``fig``, render it as PNG bytes (for embedding, e.g. a self-contained HTML report) and close it."""
+    plt = pyplot()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()

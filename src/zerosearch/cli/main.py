@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from zerosearch.cli import ask, data, demo, evaluate, generate, serve, sft, simulator, train
+from zerosearch.cli import ask, data, demo, demo_report, evaluate, generate, serve, sft, simulator, train
 
 app = typer.Typer(
     name="zerosearch",
@@ -26,6 +26,7 @@ app.command("sft", help=sft.main.__doc__)(sft.main)
 app.command("eval", help=evaluate.main.__doc__)(evaluate.main)
 app.command("ask", help=ask.main.__doc__)(ask.main)
 app.command("demo", help=demo.main.__doc__)(demo.main)
+app.command("demo-report", help=demo_report.main.__doc__)(demo_report.main)
 app.add_typer(data.app, name="data", help="Load, inspect and export QA datasets (ours and verl parquet).")
 app.add_typer(simulator.app, name="simulator", help=simulator.app.info.help)
 

@@ -21,7 +21,8 @@ COLUMNS = (
 PLOTTED = ("useful_hit", "noisy_leak", "leniency", "hit_when_reference_misses", "agreement")
 
 
-def _cell(value: Any, key: str) -> str:
+def format_cell(value: Any, key: str) -> str:
+    """One table cell: "—" for a missing or NaN figure, words per document to 0.1, the rest to 0.001."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.1f}" if key == "mean_words" else f"{value:.3f}"
@@ -31,7 +32,7 @@ def markdown_table(result: dict[str, Any]) -> str:
     """The table: one row per engine, the reference (real engine) first."""
     head = "| engine | " + " | ".join(label for _, label in COLUMNS) + " |"
     rule = "|---|" + "---|" * len(COLUMNS)
-    rows = [f"| {name} | " + " | ".join(_cell(row.get(k), k) for k, _ in COLUMNS) + " |"
+    rows = [f"| {name} | " + " | ".join(format_cell(row.get(k), k) for k, _ in COLUMNS) + " |"
             for name, row in result["table"].items()]
     return "\n".join([head, rule, *rows])
 
