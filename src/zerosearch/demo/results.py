@@ -128,6 +128,9 @@ class DemoResults(_Strict):
     arms: list[Arm]
     wall_seconds: float = Field(description="the whole demo, excluding package set-up")
     peak_rss_mib: float | None = None
+    stages: dict = Field(
+        default_factory=dict, description="per task (warmstart, simulator:<recipe>, arm:<name>:<seed>, quality): "
+        "wall_s, cpu_s, peak_rss_mib of the worker that ran it (kept from earlier invocations when resumed)")
     config: dict = Field(description="the resolved demo config")
     versions: dict = Field(description="zerosearch.provenance package versions")
 
