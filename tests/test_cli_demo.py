@@ -135,4 +135,4 @@ def test_seed_file_marks_an_arm_done(tmp_path: Path) -> None:
     config = DemoConfig(out=tmp_path, arms=["rl_real"], rl_seeds=2)
     names = [t.done_file for t in plan(config) if t.name.startswith("arm:")]
     assert names == [A.seed_dir(config, "rl_real", s) / A.SEED_FILE for s in (0, 1)]
-    assert json.loads(json.dumps(config.result_shaping()))["steps"] == 30
+    assert json.loads(json.dumps(config.result_shaping()))["steps"] == 20

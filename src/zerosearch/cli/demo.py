@@ -26,7 +26,7 @@ import typer
 def main(
     out: Annotated[Path | None, typer.Option(help="directory for the world, simulators, arms and results")] = None,
     seed: Annotated[int | None, typer.Option(help="seed of the world, warm-start, simulators and first RL run")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, help="RL steps per RL arm (default 30)")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="RL steps per RL arm (default 20)")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="parallel worker processes (default 2)")] = None,
     arms: Annotated[str | None, typer.Option(
         help="comma-separated subset of: direct,rag,before_rl,rl_real,zerosearch,fixed_noise,hinted")] = None,
