@@ -138,7 +138,11 @@ class DemoConfig(BaseModel):
 
 
 def load_demo_config(path: str | Path | None = None, **overrides: Any) -> DemoConfig:
-    """The default config, updated from a YAML file and then from ``overrides`` (None values ignored)."""
+    """The default config, updated from a YAML file and then from ``overrides`` (None values ignored).
+
+    The YAML is merged into the default key by key, so ``world: {demos: {top_k: 1}}`` changes that one
+    setting and keeps the rest of the demo's world (not the plain ``ToyBuildConfig`` defaults).
+    """
     import yaml
 
     data: dict[str, Any] = {}
@@ -148,4 +152,16 @@ def load_demo_config(path: str | Path | None = None, **overrides: Any) -> DemoCo
             raise ValueError(f"{path} must hold a mapping of DemoConfig fields, got {type(loaded).__name__}")
         data = loaded
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return DemoConfig.model_validate(data)
+    return DemoConfig.model_validate(merge(DemoConfig().model_dump(mode="json"), data))
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` merged in, nested mappings key by key (lists and values replaced).
+
+    >>> merge({"a": {"b": 1, "c": 2}, "d": [1]}, {"a": {"c": 3}, "d": [2]})
+    {'a': {'b': 1, 'c': 3}, 'd': [2]}
+    """
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
