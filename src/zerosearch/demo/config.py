@@ -67,7 +67,7 @@ class RLSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    learning_rate: float = Field(5e-4, gt=0.0)
+    learning_rate: float = Field(3e-4, gt=0.0)
     prompts_per_step: int = Field(8, ge=1)
     n_samples: int = Field(8, ge=2, description="episodes per question (the GRPO group)")
     max_new_tokens: int = Field(12, ge=1, description="tokens per policy turn (a toy query or answer is < 8)")

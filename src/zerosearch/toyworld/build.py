@@ -5,7 +5,8 @@ warm-start's skills stage stops when a reading check passes, ~1,000 steps; the h
 
     python -m zerosearch.toyworld.build --out runs/toyworld --seed 0
 
-or from Python (the ``zerosearch demo`` command calls this)::
+or from Python (``zerosearch demo`` calls its two halves, :func:`write_world` and
+:func:`warm_start_policy`, so the simulators can be built beside the warm-start)::
 
     paths = build_toy_world("runs/toyworld", seed=0)
     paths.policy, paths.corpus, paths.train, paths.test
