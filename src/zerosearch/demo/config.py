@@ -19,7 +19,7 @@ from zerosearch.curriculum import CurriculumConfig
 from zerosearch.toyworld.build import ToyBuildConfig
 from zerosearch.toyworld.demos import DemoMix
 from zerosearch.toyworld.model import TinyModelConfig
-from zerosearch.toyworld.simulator import SimulatorConfig, ToySFTConfig
+from zerosearch.toyworld.simulator import TOKENS_PER_PASSAGE, SimulatorConfig, ToySFTConfig
 from zerosearch.toyworld.warmstart import WarmStartConfig
 from zerosearch.toyworld.world import QUESTION_KINDS, WorldConfig
 
@@ -48,6 +48,7 @@ def _simulator(recipe: Literal["imitate", "hinted"]) -> SimulatorConfig:
     default four-layer model at batch 32 cost ~0.55 CPU-s per step on top-3 outputs (measured)."""
     return SimulatorConfig(
         recipe=recipe, top_k=TOP_K, splits=["train"], exact_repeats=4, measure_questions=200,
+        max_new_tokens=TOKENS_PER_PASSAGE * TOP_K,
         model=TinyModelConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256),
         sft=ToySFTConfig(steps=600, batch_size=16, learning_rate=2e-3, warmup_steps=20))
 

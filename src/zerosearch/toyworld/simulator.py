@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zerosearch.data.types import QAExample
 from zerosearch.provenance import package_versions
@@ -45,6 +45,8 @@ from zerosearch.toyworld.world import World, question_kind
 
 MANIFEST_NAME = "manifest.json"
 MAX_K = 10
+#: Tokens a simulated toy passage takes at most, with its "Doc i:" marker (a person passage is ~22).
+TOKENS_PER_PASSAGE = 28
 FIGURES = ("useful hit {useful_hit:.3f} | leniency {leniency:.3f} (BM25 {reference_leniency:.3f}) | noisy leak "
            "{noisy_leak:.3f} | hit when BM25 misses {hit_when_reference_misses:.3f} | agreement {agreement:.3f}")
 
@@ -91,6 +93,15 @@ class SimulatorConfig(BaseModel):
     max_new_tokens: int = Field(32, ge=1, description="generation budget; one toy passage is ~18 tokens")
     measure_questions: int | None = Field(300, ge=1, description="train questions measured (None: all)")
     num_threads: int | None = Field(1, ge=1, description="torch CPU threads (1 is fastest at this size)")
+
+    @model_validator(mode="after")
+    def _check_budget(self) -> SimulatorConfig:
+        # A cut-off output is not k documents: the policy reads half a passage (measured: format_valid 0.0 and
+        # RL that stopped answering, with 32 tokens for top-3).
+        if self.max_new_tokens < TOKENS_PER_PASSAGE * self.top_k:
+            raise ValueError(f"max_new_tokens {self.max_new_tokens} cannot hold top_k {self.top_k} toy passages "
+                             f"(~{TOKENS_PER_PASSAGE} tokens each); raise it to >= {TOKENS_PER_PASSAGE * self.top_k}")
+        return self
 
 
 # ---- world, tokenizer, queries ----------------------------------------------------------------------------
