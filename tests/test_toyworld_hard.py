@@ -77,7 +77,7 @@ def test_simulator_queries_follow_the_hops(world):
 
 def test_hinted_recipe_is_served_with_the_answer_and_its_prompt_is_in_the_vocabulary(world):
     """The paper-style simulator reads the question and gold answer; its tokenizer must spell that prompt."""
-    config = sim.SimulatorConfig(recipe="hinted", top_k=3)
+    config = sim.SimulatorConfig(recipe="hinted", top_k=3, max_new_tokens=84)
     engine = sim.simulator_engine_config(Path("unused"), config, device="cpu")
     assert engine.include_question_and_answer is True and engine.mode == "finetuned"
     assert sim.simulator_engine_config(Path("unused"), sim.SimulatorConfig(), device="cpu"
@@ -87,3 +87,11 @@ def test_hinted_recipe_is_served_with_the_answer_and_its_prompt_is_in_the_vocabu
     prompt = prompts.render(prompts.finetuned(world.people[0].name, 3, "useful", question=q.question,
                                               answers=q.golden_answers), None, False)
     assert tokenizer.unk_token_id not in tokenizer(prompt)["input_ids"]
+
+
+def test_simulator_budget_must_hold_k_passages():
+    """32 new tokens cut a top-3 output after ~1.5 passages: the policy then read half-passages and RL against
+    the simulator stopped answering (measured). Such a config is refused, naming the fix."""
+    with pytest.raises(ValueError, match="max_new_tokens 32 cannot hold top_k 3"):
+        sim.SimulatorConfig(top_k=3)
+    assert sim.SimulatorConfig(top_k=3, max_new_tokens=3 * sim.TOKENS_PER_PASSAGE).top_k == 3
