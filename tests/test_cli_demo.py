@@ -20,6 +20,7 @@ from zerosearch.demo.runner import (
     check_config,
     example_episodes,
     plan,
+    record_invocation,
     run_tasks,
 )
 from zerosearch.evaluation.methods import QuestionRecord
@@ -136,3 +137,12 @@ def test_seed_file_marks_an_arm_done(tmp_path: Path) -> None:
     names = [t.done_file for t in plan(config) if t.name.startswith("arm:")]
     assert names == [A.seed_dir(config, "rl_real", s) / A.SEED_FILE for s in (0, 1)]
     assert json.loads(json.dumps(config.result_shaping()))["steps"] == 20
+
+
+def test_a_resumed_demo_sums_the_wall_time_of_its_invocations(tmp_path: Path) -> None:
+    path = tmp_path / "timings.json"
+    record_invocation(path, {"warmstart": {"wall_s": 100.0, "cpu_s": 90.0, "peak_rss_mib": 900.0}}, 120.0)
+    record = record_invocation(path, {}, 5.0)  # a rerun that found everything done
+    assert [i["wall_s"] for i in record["invocations"]] == [120.0, 5.0]
+    assert record["invocations"][0]["ran"] == ["warmstart"] and record["invocations"][1]["ran"] == []
+    assert record["stages"]["warmstart"]["cpu_s"] == 90.0

@@ -227,16 +227,25 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> DemoResu
         log(f"wrote the world files to {world}")
     BM25SearchEngine(world / "corpus.jsonl", progress=False)  # index once here, before the workers share it
     timings = run_tasks(plan(config), config, log)
-    timings_path = config.out / TIMINGS_FILE
-    previous = json.loads(timings_path.read_text("utf-8")) if timings_path.is_file() else {}
-    timings_path.write_text(json.dumps({**previous, **timings}, indent=1), "utf-8")
+    record = record_invocation(config.out / TIMINGS_FILE, timings, time.perf_counter() - start)
     peak = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024])
-    results = assemble(config, wall_seconds=time.perf_counter() - start, peak_rss_mib=peak,
-                       stages={**previous, **timings})
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                *(stage["peak_rss_mib"] for stage in record["stages"].values())])  # one process's peak
+    results = assemble(config, wall_seconds=sum(i["wall_s"] for i in record["invocations"]), peak_rss_mib=peak,
+                       stages=record["stages"])
     path = results.write(config.out)
     log(f"results in {path}")
     return results
+
+
+def record_invocation(path: Path, timings: dict[str, dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    """Add this invocation (its wall time and the tasks it ran) to ``timings.json`` and return the whole
+    record: a resumed demo's wall time is the sum over the invocations that built its outputs."""
+    record = json.loads(path.read_text("utf-8")) if path.is_file() else {"stages": {}, "invocations": []}
+    record["stages"].update(timings)
+    record["invocations"].append({"wall_s": wall_s, "ran": sorted(timings)})
+    path.write_text(json.dumps(record, indent=1), "utf-8")
+    return record
 
 
 def assemble(config: DemoConfig, *, wall_seconds: float, peak_rss_mib: float | None,
