@@ -1,7 +1,7 @@
-"""The demo's embedded config validates, and its before/after report reads the trainer's metrics file.
+"""The demo's config, task graph, resume/skip logic and result assembly, without training anything.
 
-(The full `zerosearch demo` takes minutes: its parts, toy build and RL steps, are covered by
-tests/test_toyworld_pipeline.py; `make demo` runs it.)"""
+(The full `zerosearch demo` takes minutes; tests/test_demo_reduced.py runs the same code end to end with
+fewer steps, and `make demo` runs the default.)"""
 
 from __future__ import annotations
 
@@ -9,43 +9,140 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from zerosearch.cli.demo import DemoEngine, before_after, demo_config
+from zerosearch.cli.main import app
+from zerosearch.demo import arms as A
+from zerosearch.demo.config import ARM_NAMES, DemoConfig, load_demo_config
+from zerosearch.demo.runner import (
+    DemoConfigMismatch,
+    Task,
+    check_config,
+    example_episodes,
+    plan,
+    record_invocation,
+    run_tasks,
+)
+from zerosearch.evaluation.methods import QuestionRecord
 from zerosearch.train.config import TrainConfig
 
 
-def test_embedded_config_is_a_valid_train_config(tmp_path: Path) -> None:
-    config = TrainConfig.model_validate(demo_config(tmp_path / "world", tmp_path, steps=5, seed=3))
-    assert config.total_steps == 5 and config.seed == 3
-    assert config.validation.at_start and config.validation.every == 5  # never later than the last step
-    longer = TrainConfig.model_validate(demo_config(tmp_path / "world", tmp_path, steps=30, seed=3))
-    assert longer.validation.every == 10
+def test_default_runs_every_arm_on_the_harder_world(tmp_path: Path) -> None:
+    config = DemoConfig(out=tmp_path)
+    assert config.arms == list(ARM_NAMES) and len(ARM_NAMES) == 7
+    assert config.top_k == 3 and config.max_turns == 3  # 3-hop questions: three searches, top-3 results
+    assert "employer_country" in config.world.world.kinds
+    assert config.seeds_of("rl_real") == [0, 1] and config.seeds_of("zerosearch") == [0, 1]
+    assert config.seeds_of("hinted") == [0]
 
 
-def test_default_trains_on_the_simulator_and_validates_on_bm25(tmp_path: Path) -> None:
-    """ZeroSearch's split: the simulator (no answer hint) under the noise curriculum for training, the
-    real engine for held-out scores; ``--engine bm25`` swaps only the training engine."""
-    world = tmp_path / "world"
-    simulated = TrainConfig.model_validate(demo_config(world, tmp_path, steps=30, seed=3))
-    assert simulated.engine.kind == "simulated" and simulated.engine.mode == "finetuned"
-    assert simulated.engine.include_question_and_answer is False
-    assert Path(simulated.engine.generator.model) == world / "simulator"
-    assert simulated.curriculum.probability(0) == 0.0 and abs(simulated.curriculum.probability(30) - 0.3) < 1e-9
-    assert simulated.validation.engine.kind == "bm25"
-    real = TrainConfig.model_validate(demo_config(world, tmp_path, steps=30, seed=3, engine=DemoEngine.BM25))
-    assert real.engine.kind == "bm25" and real.validation.engine == simulated.validation.engine
-    assert real.curriculum.probability(30) == 0.0
+@pytest.mark.parametrize("arm", ["rl_real", "zerosearch", "fixed_noise", "hinted"])
+def test_each_rl_arm_is_a_valid_train_config_validated_with_bm25(tmp_path: Path, arm: str) -> None:
+    """The arms differ only in the training engine and the noise; validation is always the real engine, and
+    simulated arms query BM25 as the shadow engine."""
+    config = DemoConfig(out=tmp_path, steps=20)
+    train = TrainConfig.model_validate(A.train_config(config, arm, seed=1))
+    assert train.total_steps == 20 and train.seed == 1 and train.validation.engine.kind == "bm25"
+    assert train.rollout.top_k_documents == 3 and train.rollout.max_turns == 3
+    if arm == "rl_real":
+        assert train.engine.kind == "bm25" and train.shadow_engine is None
+        assert train.curriculum.probability(20) == 0.0
+        return
+    assert train.engine.kind == "simulated" and train.shadow_engine.kind == "bm25"
+    assert train.engine.include_question_and_answer is (arm == "hinted")
+    assert Path(train.engine.generator.model).name == ("hinted" if arm == "hinted" else "imitate")
+    if arm == "fixed_noise":
+        assert train.curriculum.probability(0) == train.curriculum.probability(20) == 0.3
+    else:
+        assert train.curriculum.probability(0) == 0.0 and abs(train.curriculum.probability(20) - 0.3) < 1e-9
 
 
-def test_before_after_reports_first_and_last_validation(tmp_path: Path) -> None:
-    rows = [{"step": 0, "val/em": 0.1, "val/f1": 0.2, "val/searches": 1.0, "val/answer_rate": 0.9},
-            {"step": 1, "rollout/reward": 0.5},
-            {"step": 2, "val/em": 0.3, "val/f1": 0.4, "val/searches": 1.5, "val/answer_rate": 1.0}]
-    path = tmp_path / "metrics.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    report = before_after(path).splitlines()
-    assert report[0].endswith("step 0 | step 2")
-    assert report[1].split("|")[1:] == [" 0.100 ", " 0.300"]
-    path.write_text(json.dumps({"step": 1, "rollout/reward": 0.5}) + "\n")
-    with pytest.raises(RuntimeError, match="no validation step"):
-        before_after(path)
+def test_yaml_and_flags_override_the_default(tmp_path: Path) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text("steps: 7\nrl:\n  learning_rate: 0.001\n")
+    config = load_demo_config(path, steps=9, arms=["before_rl", "rl_real"], seed=None)
+    assert config.steps == 9 and config.rl.learning_rate == 0.001 and config.arms == ["before_rl", "rl_real"]
+    with pytest.raises(ValueError, match="top_k must agree"):
+        load_demo_config(None, simulator={"top_k": 1})
+
+
+def test_cli_names_an_unknown_arm_and_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--arms", "before_rl,magic"])
+    assert result.exit_code == 2 and "magic" in result.output
+
+
+def test_plan_orders_tasks_after_what_they_need(tmp_path: Path) -> None:
+    tasks = {t.name: t for t in plan(DemoConfig(out=tmp_path))}
+    assert tasks["arm:zerosearch:1"].deps == ("warmstart", "simulator:imitate")
+    assert tasks["arm:hinted:0"].deps == ("warmstart", "simulator:hinted")
+    assert tasks["arm:rl_real:0"].deps == ("warmstart",) and "arm:rl_real:1" in tasks
+    assert tasks["quality"].deps == ("simulator:imitate", "simulator:hinted")
+    only_real = {t.name for t in plan(DemoConfig(out=tmp_path, arms=["before_rl", "rl_real"], rl_seeds=1))}
+    assert only_real == {"warmstart", "arm:rl_real:0", "arm:before_rl:0"}  # no simulator is built for nothing
+
+
+def test_finished_tasks_are_skipped_and_logged(tmp_path: Path) -> None:
+    """A task whose done-file exists is not run again; with every file present no worker starts."""
+    config = DemoConfig(out=tmp_path, arms=["direct"])
+    tasks = plan(config)
+    for task in tasks:
+        task.done_file.parent.mkdir(parents=True, exist_ok=True)
+        task.done_file.write_text("{}")
+    lines: list[str] = []
+    assert run_tasks(tasks, config, lines.append) == {}
+    assert [line.split(":")[0] for line in lines] == ["skip warmstart", "skip arm"]
+    assert "arm:direct:0" in lines[1] and "seed.json" in lines[1]
+
+
+def test_tasks_waiting_on_missing_work_are_an_error(tmp_path: Path) -> None:
+    config = DemoConfig(out=tmp_path, arms=["direct"])
+    orphan = Task("arm:direct:0", ("warmstart-that-is-not-planned",), tmp_path / "never")
+    with pytest.raises(RuntimeError, match="wait on tasks that cannot run"):
+        run_tasks([orphan], config, lambda _: None)
+
+
+def test_resume_refuses_other_settings_but_accepts_other_arms(tmp_path: Path) -> None:
+    check_config(DemoConfig(out=tmp_path, steps=5))
+    check_config(DemoConfig(out=tmp_path, steps=5, arms=["rl_real"], workers=1))  # selection may change
+    with pytest.raises(DemoConfigMismatch, match="steps"):
+        check_config(DemoConfig(out=tmp_path, steps=6))
+
+
+def test_training_searches_and_shadow_summary_come_from_the_metrics() -> None:
+    rows = [{"step": 0, "val/em": 0.1}, {"step": 1, "rollout/searches": 0.5, "shadow/train_hit_real_miss": 0.0,
+                                         "shadow/agreement": 1.0},
+            {"step": 2, "rollout/searches": 1.25, "shadow/train_hit_real_miss": 0.02, "shadow/agreement": 0.9}]
+    assert A.train_searches(rows, episodes_per_step=16) == 28  # 0.5 * 16 + 1.25 * 16
+    shadow = A.shadow_summary(rows)
+    assert shadow.train_hit_real_miss == pytest.approx(0.01) and shadow.train_hit_real_miss_max == 0.02
+    assert shadow.agreement == pytest.approx(0.95)
+    assert A.shadow_summary(rows[:1]) is None
+
+
+def _record(qid: str, em: float) -> QuestionRecord:
+    return QuestionRecord("agent", "toyworld", qid, f"q {qid}?", ["x"], "x" if em else "y", {"em": em, "f1": em})
+
+
+def test_example_episodes_mix_kinds_and_outcomes() -> None:
+    records = [_record("p1-born_in", 1.0), _record("p1-works_for", 1.0), _record("p2-born_in", 0.0),
+               _record("p2-birth_country", 0.0), _record("p3-employer_country", 1.0)]
+    picked = example_episodes(records)
+    assert [e.question for e in picked] == ["q p1-born_in?", "q p2-birth_country?", "q p1-works_for?"]
+    assert [e.em for e in picked] == [1.0, 0.0, 1.0]
+    assert len(example_episodes(records[:2])) == 2
+
+
+def test_seed_file_marks_an_arm_done(tmp_path: Path) -> None:
+    config = DemoConfig(out=tmp_path, arms=["rl_real"], rl_seeds=2)
+    names = [t.done_file for t in plan(config) if t.name.startswith("arm:")]
+    assert names == [A.seed_dir(config, "rl_real", s) / A.SEED_FILE for s in (0, 1)]
+    assert json.loads(json.dumps(config.result_shaping()))["steps"] == 20
+
+
+def test_a_resumed_demo_sums_the_wall_time_of_its_invocations(tmp_path: Path) -> None:
+    path = tmp_path / "timings.json"
+    record_invocation(path, {"warmstart": {"wall_s": 100.0, "cpu_s": 90.0, "peak_rss_mib": 900.0}}, 120.0)
+    record = record_invocation(path, {}, 5.0)  # a rerun that found everything done
+    assert [i["wall_s"] for i in record["invocations"]] == [120.0, 5.0]
+    assert record["invocations"][0]["ran"] == ["warmstart"] and record["invocations"][1]["ran"] == []
+    assert record["stages"]["warmstart"]["cpu_s"] == 90.0

@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["zerosearch.protocol", "zerosearch.rewards", "zerosearch.curriculum", "zerosearch.llm.continuation"]
+MODULES = ["zerosearch.protocol", "zerosearch.rewards", "zerosearch.curriculum", "zerosearch.llm.continuation",
+           "zerosearch.demo.config"]
 
 
 @pytest.mark.parametrize("name", MODULES)

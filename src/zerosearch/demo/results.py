@@ -126,8 +126,12 @@ class DemoResults(_Strict):
     simulator_quality: dict = Field(
         description="zerosearch.simulator.evaluate.evaluate_simulators output (its 'table'; per_query may be dropped)")
     arms: list[Arm]
-    wall_seconds: float = Field(description="the whole demo, excluding package set-up")
+    wall_seconds: float = Field(
+        description="the whole demo, excluding package set-up (a resumed demo: summed over its invocations)")
     peak_rss_mib: float | None = None
+    stages: dict = Field(
+        default_factory=dict, description="per task (warmstart, simulator:<recipe>, arm:<name>:<seed>, quality): "
+        "wall_s, cpu_s, peak_rss_mib of the worker that ran it (kept from earlier invocations when resumed)")
     config: dict = Field(description="the resolved demo config")
     versions: dict = Field(description="zerosearch.provenance package versions")
 

@@ -251,10 +251,14 @@ class MethodSettings:
     pass_answers_to_engine: bool = False
     seed: int = 0
     rollout: Any = None  # a RolloutConfig for the agent; None: greedy defaults
+    temperature: float = 0.0  # direct / cot / rag decoding (0: greedy, the paper's); the agent's is the rollout's
+    direct_template: str = DIRECT_TEMPLATE  # e.g. a policy's own instruction, for a model trained on it
+    rag_template: str = RAG_TEMPLATE
 
     def sampling(self) -> SamplingParams:
-        """Greedy decoding that stops after ``</answer>``."""
-        return SamplingParams(max_new_tokens=self.max_new_tokens, temperature=0.0, stop=(ANSWER_CLOSE,), seed=self.seed)
+        """Decoding at ``temperature`` (greedy by default) that stops after ``</answer>``."""
+        return SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, stop=(ANSWER_CLOSE,),
+                              seed=self.seed)
 
 
 def _needs_engine(name: str, engine: SearchEngine | None) -> SearchEngine:
@@ -274,9 +278,9 @@ def default_rollout_config(settings: MethodSettings) -> Any:
 
 
 _BUILDERS: dict[str, Callable[[TextGenerator, SearchEngine | None, MethodSettings], EvalMethod]] = {
-    "direct": lambda g, _e, s: PromptedAnswer("direct", g, DIRECT_TEMPLATE, s.sampling(), s.use_chat_template),
+    "direct": lambda g, _e, s: PromptedAnswer("direct", g, s.direct_template, s.sampling(), s.use_chat_template),
     "cot": lambda g, _e, s: PromptedAnswer("cot", g, COT_TEMPLATE, s.sampling(), s.use_chat_template),
-    "rag": lambda g, e, s: RetrieveThenAnswer(g, _needs_engine("rag", e), s.sampling(), s.top_k,
+    "rag": lambda g, e, s: RetrieveThenAnswer(g, _needs_engine("rag", e), s.sampling(), s.top_k, s.rag_template,
                                               use_chat_template=s.use_chat_template,
                                               pass_answers_to_engine=s.pass_answers_to_engine),
     "agent": lambda g, e, s: SearchAgent(g, _needs_engine("agent", e), default_rollout_config(s), seed=s.seed),

@@ -2,7 +2,9 @@
 
 The warm-started policy knows how to search and to read answers out of passages but, by design,
 searches only about a third of the time; RL with any of the algorithms lifts its reward from about
-0.4 to above 0.9 in under 20 steps (``benchmarks/toy_learning.py``, ``docs/benchmarks.md``).
+0.4 to above 0.9 in under 20 steps (``benchmarks/toy_learning.py``, ``docs/benchmarks.md``). That default
+world saturates; the demo's harder one (``zerosearch.demo.config.harder_world``: a 3-hop kind, top-3
+results with distractors) does not (``docs/demo.md``).
 
     from zerosearch.toyworld import build_toy_world
     paths = build_toy_world("runs/toyworld", seed=0)   # corpus, questions, warm-started policy

@@ -5,7 +5,8 @@ warm-start's skills stage stops when a reading check passes, ~1,000 steps; the h
 
     python -m zerosearch.toyworld.build --out runs/toyworld --seed 0
 
-or from Python (the ``zerosearch demo`` command calls this)::
+or from Python (``zerosearch demo`` calls its two halves, :func:`write_world` and
+:func:`warm_start_policy`, so the simulators can be built beside the warm-start)::
 
     paths = build_toy_world("runs/toyworld", seed=0)
     paths.policy, paths.corpus, paths.train, paths.test
@@ -205,22 +206,41 @@ def build_toy_world(
     overwrite: bool = False,
     log: Any = print,
 ) -> ToyWorldPaths:
-    """Build world, corpus, questions and a warm-started policy into ``out_dir`` (see module doc)."""
+    """Build world, corpus, questions and a warm-started policy into ``out_dir`` (see module doc):
+    :func:`write_world`, then :func:`warm_start_policy`."""
+    config = (config or ToyBuildConfig()).model_copy(update={"seed": seed}).seeded()
+    paths = write_world(out_dir, config, overwrite=overwrite)
+    warm_start_policy(paths, config, log=log)
+    return paths
+
+
+def write_world(out_dir: str | Path, config: ToyBuildConfig, *, overwrite: bool = False) -> ToyWorldPaths:
+    """The world's data files (corpus, questions, template, ``world.json``): seconds, no model. What the
+    simulators need; the demo builds them and the warm-start in parallel once these exist."""
+    paths = ToyWorldPaths(Path(out_dir))
+    prepare_dir(paths.root, overwrite)
+    write_world_files(generate_world(config.seeded().world), paths)
+    return paths
+
+
+def warm_start_policy(paths: ToyWorldPaths, config: ToyBuildConfig, *, log: Any = print) -> ToyWorldPaths:
+    """Tokenizer, demonstrations and the two-stage warm-start of the world in ``paths`` (written by
+    :func:`write_world` with the same ``config``); writes ``policy/`` and ``manifest.json`` last."""
     import torch
 
     from zerosearch.search.bm25 import BM25SearchEngine
     from zerosearch.toyworld.model import build_tiny_llama
     from zerosearch.toyworld.tokenizer import build_tokenizer
 
-    config = (config or ToyBuildConfig()).model_copy(update={"seed": seed}).seeded()
-    paths = ToyWorldPaths(Path(out_dir))
-    prepare_dir(paths.root, overwrite)
+    config = config.seeded()
+    seed = config.seed
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     start = time.perf_counter()
     world = generate_world(config.world)
+    if json.loads(paths.world.read_text("utf-8")) != json.loads(json.dumps(world.to_record())):
+        raise ValueError(f"{paths.world} is not the world of this config; rebuild it with write_world")
     template = read_template()
-    write_world_files(world, paths)
     engine = BM25SearchEngine(paths.corpus, progress=False)
     tokenizer = build_tokenizer(tokenizer_texts(world, template))
     data = stage_data(world, engine, template, config.demos, seed)

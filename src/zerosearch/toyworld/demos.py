@@ -5,15 +5,17 @@ it was injected (0: the prompt and the ``<information>`` blocks from the real en
 tokenized separately, the way the rollout builds episodes, so the warm-start trains on the same id
 sequences RL will produce. The mix is deliberately imperfect, so RL has room to improve:
 
-- ``correct``: search the person (then the city for 2-hop questions) and answer from the passage;
+- ``correct``: search the person (then the city, or the company and its city, for multi-hop questions)
+  and answer from the passages;
 - ``no_search``: answer at once with a guess of the right type;
 - ``wrong_doc``: search, then answer with the fact of another person in the results;
-- ``skip_hop``: (2-hop only) search the person, then guess a country without the second search;
+- ``skip_hop``: (multi-hop only) search the person, then guess a country without the further searches;
 - ``copy_practice``: a question about any first/last-name combination, followed by the search for it
   and nothing else. A tiny model shown only the warm-start people learns their names by heart instead
   of copying the name from the question; this practice makes it copy (the miniature's pitfall 1);
 - ``read_practice``: a full correct episode about a random name whose passages state *random* facts
-  (same format as the corpus). The warm-start people's facts can be memorised, which gives a policy
+  (same format as the corpus; with ``top_k`` > 1 each search also lists distractor passages that share
+  the searched name, as BM25 does). The warm-start people's facts can be memorised, which gives a policy
   that never reads; facts drawn afresh per episode can only be read out of the ``<information>``.
 
 ``no_search`` applies to the practice episodes too (they become a guess about the same question), so
@@ -37,8 +39,9 @@ from zerosearch.data.types import QAExample
 from zerosearch.search.base import Document, SearchEngine, SearchRequest
 from zerosearch.toyworld.world import (
     CITY_TEXT,
+    COMPANY_TEXT,
+    HOPS,
     PERSON_TEXT,
-    QUESTION_KINDS,
     QUESTION_TEMPLATES,
     Person,
     QuestionKind,
@@ -124,7 +127,7 @@ class _Builder:
             return "no_search"
         if draw < self.mix.no_search + self.mix.wrong_doc:
             return "wrong_doc"
-        if kind == "birth_country" and self.rng.random() < self.mix.skip_hop:
+        if HOPS[kind] > 1 and self.rng.random() < self.mix.skip_hop:
             return "skip_hop"
         return "correct"
 
@@ -135,15 +138,15 @@ class _Builder:
         segments = [Segment(protocol.render_prompt(example.question, None, self.template, False), False)]
         if behaviour == "no_search":
             return self._finish(example, behaviour, segments, self.guess(kind))
-        documents = self.search(person.name)
-        segments += [Segment(search_turn(person.name), True), Segment(information_block(documents), False)]
+        first, *further = self.world.hop_queries(person, kind)
+        documents = self.search(first)
+        segments += [Segment(search_turn(first), True), Segment(information_block(documents), False)]
         if behaviour == "wrong_doc":
             return self._finish(example, behaviour, segments, self.wrong_fact(person, kind, documents))
         if behaviour == "skip_hop":
             return self._finish(example, behaviour, segments, self.guess(kind))
-        if kind == "birth_country":
-            city = person.birth_city
-            segments += [Segment(search_turn(city), True), Segment(information_block(self.search(city)), False)]
+        for query in further:
+            segments += [Segment(search_turn(query), True), Segment(information_block(self.search(query)), False)]
         return self._finish(example, behaviour, segments, self.world.answer(person, kind))
 
     @staticmethod
@@ -165,7 +168,7 @@ def build_demonstrations(
     builder = _Builder(world, engine, template, mix, random.Random(seed))
     demos = [builder.build(ex) for ex in examples]
     demos += build_copy_practice(world, mix.copy_practice, template, seed, mix.no_search)
-    return demos + build_read_practice(world, mix.read_practice, template, seed, mix.no_search)
+    return demos + build_read_practice(world, mix.read_practice, template, seed, mix.no_search, mix.top_k)
 
 
 def guess_demonstration(world: World, example: QAExample, template: str, rng: random.Random) -> Demonstration:
@@ -185,7 +188,7 @@ def build_copy_practice(
     demos = []
     for i in range(count):
         name = f"{rng.choice(world.first_names)} {rng.choice(world.last_names)}"
-        kind = rng.choice(QUESTION_KINDS)
+        kind = rng.choice(world.config.kinds)
         question = QUESTION_TEMPLATES[kind].format(name=name)
         example = QAExample(f"practice{i:05d}-{kind}", question, ("unknown",), metadata={"kind": kind})
         if rng.random() < no_search:
@@ -198,27 +201,22 @@ def build_copy_practice(
 
 
 def build_read_practice(
-    world: World, count: int, template: str, seed: int = 0, no_search: float = 0.0
+    world: World, count: int, template: str, seed: int = 0, no_search: float = 0.0, top_k: int = 1
 ) -> list[Demonstration]:
-    """``count`` correct episodes whose passages (made here, corpus format) state random facts
-    (a ``no_search`` share of them are guesses instead)."""
+    """``count`` correct episodes whose passages (made here, corpus format) state random facts, each
+    search listing ``top_k - 1`` distractors after the right passage (a ``no_search`` share are guesses)."""
     rng = random.Random(seed + 7919)
     demos = []
     for i in range(count):
         person = Person(f"practice{i:05d}", rng.choice(world.first_names), rng.choice(world.last_names),
                         rng.choice(world.cities), rng.choice(world.companies), "warmstart")
-        kind = rng.choice(QUESTION_KINDS)
-        country = rng.choice(world.countries)
+        kind = rng.choice(world.config.kinds)
         question = QUESTION_TEMPLATES[kind].format(name=person.name)
-        text = PERSON_TEXT.format(name=person.name, city=person.birth_city, company=person.employer)
-        segments = [Segment(protocol.render_prompt(question, None, template, False), False),
-                    Segment(search_turn(person.name), True),
-                    Segment(information_block([Document(person.name, text)]), False)]
-        answer = {"born_in": person.birth_city, "works_for": person.employer, "birth_country": country}[kind]
-        if kind == "birth_country":
-            city_text = CITY_TEXT.format(city=person.birth_city, country=country)
-            segments += [Segment(search_turn(person.birth_city), True),
-                         Segment(information_block([Document(person.birth_city, city_text)]), False)]
+        hops, answer = _random_chain(world, person, kind, rng)
+        segments = [Segment(protocol.render_prompt(question, None, template, False), False)]
+        for query, title, text in hops:
+            documents = [Document(title, text), *_distractors(world, query, top_k - 1, rng)]
+            segments += [Segment(search_turn(query), True), Segment(information_block(documents), False)]
         segments.append(Segment(answer_turn(answer), True))
         example = QAExample(f"{person.id}-{kind}", question, (answer,), metadata={"kind": kind})
         if rng.random() < no_search:
@@ -226,6 +224,45 @@ def build_read_practice(
             continue
         demos.append(Demonstration(example, "read_practice", tuple(segments), answer))
     return demos
+
+
+def _random_chain(
+    world: World, person: Person, kind: QuestionKind, rng: random.Random
+) -> tuple[list[tuple[str, str, str]], str]:
+    """(query, passage title, passage text) per hop of a ``kind`` question about ``person`` with fresh
+    random facts for every entity on the way, and the answer those passages give."""
+    hops = [(person.name, person.name,
+             PERSON_TEXT.format(name=person.name, city=person.birth_city, company=person.employer))]
+    if kind == "born_in":
+        return hops, person.birth_city
+    if kind == "works_for":
+        return hops, person.employer
+    city = person.birth_city
+    if kind == "employer_country":
+        city = rng.choice(world.cities)
+        hops.append((person.employer, person.employer, COMPANY_TEXT.format(company=person.employer, city=city)))
+    country = rng.choice(world.countries)
+    hops.append((city, city, CITY_TEXT.format(city=city, country=country)))
+    return hops, country
+
+
+def _distractors(world: World, query: str, count: int, rng: random.Random) -> list[Document]:
+    """``count`` passages with random facts that mention ``query``'s words, as BM25's lower ranks do: other
+    people sharing a name word, or people born in / working for the searched city or company."""
+    words = query.split()
+    out = []
+    for _ in range(count):
+        first, last = rng.choice(world.first_names), rng.choice(world.last_names)
+        city, company = rng.choice(world.cities), rng.choice(world.companies)
+        if len(words) == 2:  # a person: share the first or the last name
+            first, last = (words[0], last) if rng.random() < 0.5 else (first, words[1])
+        elif query in world.city_country:
+            city = query
+        else:
+            company = query
+        name = f"{first} {last}"
+        out.append(Document(name, PERSON_TEXT.format(name=name, city=city, company=company)))
+    return out
 
 
 def tokenize_demonstration(demo: Demonstration, tokenizer: object) -> tuple[list[int], list[int]]:

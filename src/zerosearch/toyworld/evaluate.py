@@ -18,7 +18,7 @@ from typing import Any
 from zerosearch.data.types import QAExample
 from zerosearch.rewards import RewardConfig
 
-_NAME = re.compile(r"(?:Where was|does|country was) (\S+ \S+?)(?: born| work)")
+_NAME = re.compile(r"(?:Where was|does|country was|company that) (\S+ \S+?)(?: born| work)")
 
 
 def load_toy_questions(path: str | Path, limit: int | None = None) -> list[QAExample]:

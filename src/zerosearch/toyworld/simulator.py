@@ -31,9 +31,9 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zerosearch.data.types import QAExample
 from zerosearch.provenance import package_versions
@@ -45,6 +45,8 @@ from zerosearch.toyworld.world import World, question_kind
 
 MANIFEST_NAME = "manifest.json"
 MAX_K = 10
+#: Tokens a simulated toy passage takes at most, with its "Doc i:" marker (a person passage is ~22).
+TOKENS_PER_PASSAGE = 28
 FIGURES = ("useful hit {useful_hit:.3f} | leniency {leniency:.3f} (BM25 {reference_leniency:.3f}) | noisy leak "
            "{noisy_leak:.3f} | hit when BM25 misses {hit_when_reference_misses:.3f} | agreement {agreement:.3f}")
 
@@ -72,6 +74,9 @@ class SimulatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = Field(0, description="seeds perturbations, data mix, initialisation, batch order, measurement")
+    recipe: Literal["imitate", "hinted"] = Field(
+        "imitate", description="imitate: no answer hint, query-sensitive (default); hinted: the paper's prompt "
+        "style, the gold answer handed to the simulator (the demo's comparison arm)")
     top_k: int = Field(1, ge=1, description="documents per query (match the RL config's rollout.top_k_documents)")
     model: TinyModelConfig = Field(default_factory=TinyModelConfig)
     splits: list[str] = Field(
@@ -88,6 +93,15 @@ class SimulatorConfig(BaseModel):
     max_new_tokens: int = Field(32, ge=1, description="generation budget; one toy passage is ~18 tokens")
     measure_questions: int | None = Field(300, ge=1, description="train questions measured (None: all)")
     num_threads: int | None = Field(1, ge=1, description="torch CPU threads (1 is fastest at this size)")
+
+    @model_validator(mode="after")
+    def _check_budget(self) -> SimulatorConfig:
+        # A cut-off output is not k documents: the policy reads half a passage (measured: format_valid 0.0 and
+        # RL that stopped answering, with 32 tokens for top-3).
+        if self.max_new_tokens < TOKENS_PER_PASSAGE * self.top_k:
+            raise ValueError(f"max_new_tokens {self.max_new_tokens} cannot hold top_k {self.top_k} toy passages "
+                             f"(~{TOKENS_PER_PASSAGE} tokens each); raise it to >= {TOKENS_PER_PASSAGE * self.top_k}")
+        return self
 
 
 # ---- world, tokenizer, queries ----------------------------------------------------------------------------
@@ -112,25 +126,23 @@ def simulator_tokenizer(world: World, top_k: int = 1) -> Any:
 
     # Numbers up to MAX_K + 1, so "Number of results: k" and the stop string "Doc k+1:" meet no <unk>.
     ks = max(top_k, MAX_K) + 1
-    labels = [prompts.render(prompts.finetuned("x", top_k, m), None, False) for m in ("useful", "noisy")]
+    labels = [prompts.render(prompts.finetuned("x", top_k, m, question=q, answers=a), None, False)
+              for m in ("useful", "noisy") for q, a in ((None, None), ("x", ("x",)))]
     texts = [*tokenizer_texts(world, read_template()), *labels, prompts.format_documents(["x"] * ks)]
     return build_spaced_tokenizer(texts)
 
 
 def policy_queries(world: World, questions: list[QAExample], answer_only: bool = False) -> list[dict[str, str]]:
-    """The queries a correct policy sends per question, as queries-file rows: the person's name, and for
-    country of birth also the birth city (the second hop). ``answer_only``: just the query whose results
-    hold the answer (the name, or the city for country of birth) — what the measurement asks about."""
+    """The queries a correct policy sends per question, as queries-file rows (``World.hop_queries``: the
+    person's name, then the city or the company and its city for multi-hop kinds). ``answer_only``: just
+    the last query, whose results hold the answer — what the measurement asks about."""
     people = {p.id: p for p in world.people}
     rows = []
     for q in questions:
         if q.metadata.get("person") not in people:
             raise ValueError(f"question {q.id!r} names no person of this world; pass world.questions(split)")
-        person = people[q.metadata["person"]]
-        queries = [person.name]
-        if question_kind(q) == "birth_country":
-            queries = [person.birth_city] if answer_only else [person.name, person.birth_city]
-        rows += [{"question_id": q.id, "query": text} for text in queries]
+        queries = world.hop_queries(people[q.metadata["person"]], question_kind(q))
+        rows += [{"question_id": q.id, "query": text} for text in (queries[-1:] if answer_only else queries)]
     return rows
 
 
@@ -149,7 +161,7 @@ def simulator_engine_config(path: str | Path, config: SimulatorConfig, device: s
     return SimulatedEngineConfig(
         generator=GeneratorConfig(model=str(path), dtype="float32", device=device, batch_size=64),
         temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed,
-        **engine_settings("imitate"))
+        **engine_settings(config.recipe))
 
 
 def collect_records(world: World, bm25: Any, work: Path, config: SimulatorConfig) -> list:
@@ -163,8 +175,9 @@ def collect_records(world: World, bm25: Any, work: Path, config: SimulatorConfig
     return read_records(collect(questions, bm25, work / "collect", collect_config, progress=False))
 
 
-def measure(engine: Any, bm25: Any, world: World, work: Path, config: SimulatorConfig) -> dict[str, Any]:
-    """The pipeline's evaluation on the RL (train) questions: the answer query and a misspelt one each."""
+def measure(engines: dict[str, Any], bm25: Any, world: World, work: Path, config: SimulatorConfig) -> dict[str, Any]:
+    """The pipeline's evaluation of ``engines`` (name -> simulated engine) on the RL (train) questions: the
+    answer query and a misspelt one each (``evaluate_simulators``' output, BM25 as the reference row)."""
     from zerosearch.simulator.collect import CollectConfig, collect, read_records
     from zerosearch.simulator.evaluate import evaluate_simulators
 
@@ -173,7 +186,7 @@ def measure(engine: Any, bm25: Any, world: World, work: Path, config: SimulatorC
     collect_config = CollectConfig(policy="queries-file", queries_file=queries, top_k=config.top_k,
                                    perturbations=["misspelt"], seed=config.seed + 1, batch_size=256)
     records = read_records(collect(questions, bm25, work / "measure", collect_config, progress=False))
-    return evaluate_simulators(records, {"simulator": engine}, config.top_k, batch_size=256, log=lambda _: None)
+    return evaluate_simulators(records, engines, config.top_k, batch_size=256, log=lambda _: None)
 
 
 def build_simulator(
@@ -203,7 +216,7 @@ def build_simulator(
         torch.set_num_threads(config.num_threads)
     bm25 = BM25SearchEngine(world_dir / "corpus.jsonl", progress=False)
     records = label_records(collect_records(world, bm25, work, config), ["contains-answer"])
-    build = BuildConfig(recipe="imitate", top_k=config.top_k, noisy_share=config.noisy_share,
+    build = BuildConfig(recipe=config.recipe, top_k=config.top_k, noisy_share=config.noisy_share,
                         exact_repeats=config.exact_repeats, seed=config.seed)
     build_dataset(records, work / "dataset", build)
     tokenizer = simulator_tokenizer(world, config.top_k)
@@ -220,9 +233,9 @@ def build_simulator(
     for item in result.output_dir.iterdir():  # the simulator's files at the top of out/
         item.rename(out / item.name)
     engine_config = simulator_engine_config(out.resolve(), config)
-    write_engine_file(out, engine_config, "imitate")
+    write_engine_file(out, engine_config, config.recipe)
     start = time.perf_counter()
-    evaluation = measure(build_engine(engine_config), bm25, world, work, config)
+    evaluation = measure({"simulator": build_engine(engine_config)}, bm25, world, work, config)
     metrics = evaluation["table"]["simulator"] | {
         "bm25_hit": evaluation["table"]["reference"]["useful_hit"], "questions": config.measure_questions}
     manifest = {

@@ -7,9 +7,12 @@ ZeroSearch loop rather than of memorisation. Names are single made-up words, so 
 a new *combination* of words the tokenizer and the warm-start already know (the policy must copy them
 into its query, not recall them).
 
-Questions come in three kinds: born-in and works-for (1 hop: search the person) and country of
-birth (2 hops: search the person, then the city). People are split into warm-start, RL-train and
-test sets, so RL and evaluation questions are about people the warm-start never saw.
+Questions come in four kinds: born-in and works-for (1 hop: search the person), country of birth
+(2 hops: search the person, then the city) and country of the employer (3 hops: the person, their
+company, the company's city). The multi-hop answers stand in no single passage. ``WorldConfig.kinds``
+picks the kinds a world asks (default: the first three; the demo's harder world asks all four). People
+are split into warm-start, RL-train and test sets, so RL and evaluation questions are about people the
+warm-start never saw.
 
     world = generate_world(WorldConfig(seed=0))
     passages = world.passages()                 # wiki-18 rows {"id", "contents": '"Title"\\ntext'}
@@ -28,14 +31,17 @@ from zerosearch.data.types import QAExample
 
 Split = Literal["warmstart", "train", "test"]
 SPLITS: tuple[Split, ...] = ("warmstart", "train", "test")
-QuestionKind = Literal["born_in", "works_for", "birth_country"]
-QUESTION_KINDS: tuple[QuestionKind, ...] = ("born_in", "works_for", "birth_country")
+QuestionKind = Literal["born_in", "works_for", "birth_country", "employer_country"]
+QUESTION_KINDS: tuple[QuestionKind, ...] = ("born_in", "works_for", "birth_country", "employer_country")
 #: Question templates; ``{name}`` is the person's full name.
 QUESTION_TEMPLATES: dict[str, str] = {
     "born_in": "Where was {name} born?",
     "works_for": "Which company does {name} work for?",
     "birth_country": "In which country was {name} born?",
+    "employer_country": "In which country is the company that {name} works for based?",
 }
+#: Searches a correct policy makes per kind (the person, then each entity the chain passes through).
+HOPS: dict[str, int] = {"born_in": 1, "works_for": 1, "birth_country": 2, "employer_country": 3}
 PERSON_TEXT = "{name} was born in {city} and works for {company}."
 # "of", not "in": the person passage already says "born in <city>", and with two passages in context a
 # tiny policy reading "the word after *in*" took the city (seed 0: country read 0.2-0.5 after 3,000 steps
@@ -63,6 +69,9 @@ class WorldConfig(BaseModel):
         150, ge=1, description="people whose questions the warm-start sees (few: their facts can be memorised)")
     train_people: int = Field(200, ge=1, description="people whose questions RL trains on")
     test_people: int = Field(200, ge=1, description="held-out people for evaluation")
+    kinds: tuple[QuestionKind, ...] = Field(
+        ("born_in", "works_for", "birth_country"), min_length=1,
+        description="question kinds asked about every person (employer_country: 3 hops)")
 
     @model_validator(mode="after")
     def _check_names(self) -> WorldConfig:
@@ -125,11 +134,23 @@ class World:
             return person.birth_city
         if kind == "works_for":
             return person.employer
+        if kind == "employer_country":
+            return self.city_country[self.company_city[person.employer]]
         return self.city_country[person.birth_city]
+
+    def hop_queries(self, person: Person, kind: QuestionKind) -> list[str]:
+        """The searches a correct policy makes for a ``kind`` question, in order; the last one's results
+        hold the answer (the person; their city; or their company, then its city)."""
+        if kind == "birth_country":
+            return [person.name, person.birth_city]
+        if kind == "employer_country":
+            return [person.name, person.employer, self.company_city[person.employer]]
+        return [person.name]
 
     def candidates(self, kind: QuestionKind) -> tuple[str, ...]:
         """Every entity that could answer a ``kind`` question (the guessing pool)."""
-        return {"born_in": self.cities, "works_for": self.companies, "birth_country": self.countries}[kind]
+        return {"born_in": self.cities, "works_for": self.companies, "birth_country": self.countries,
+                "employer_country": self.countries}[kind]
 
     def passages(self) -> list[dict[str, str]]:
         """The corpus in wiki-18 JSONL form: one passage per person, city and company."""
@@ -147,15 +168,16 @@ class World:
         ]
         return rows
 
-    def questions(self, split: Split, kinds: tuple[QuestionKind, ...] = QUESTION_KINDS) -> list[QAExample]:
-        """Every question of ``kinds`` about the people of ``split`` (person-major order)."""
+    def questions(self, split: Split, kinds: tuple[QuestionKind, ...] | None = None) -> list[QAExample]:
+        """Every question of ``kinds`` (default: the config's) about the people of ``split`` (person-major)."""
+        kinds = kinds or self.config.kinds
         return [
             QAExample(
                 id=f"{p.id}-{kind}",
                 question=QUESTION_TEMPLATES[kind].format(name=p.name),
                 golden_answers=(self.answer(p, kind),),
                 dataset=DATASET_NAME,
-                metadata={"kind": kind, "person": p.id, "split": split, "hops": 2 if kind == "birth_country" else 1},
+                metadata={"kind": kind, "person": p.id, "split": split, "hops": HOPS[kind]},
             )
             for p in self.people
             if p.split == split
