@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     from zerosearch.demo.config import load_demo_config
-    from zerosearch.demo.runner import run_demo, summary_table
+    from zerosearch.demo.report import terminal_summary
+    from zerosearch.demo.runner import run_demo
     from zerosearch.provenance import package_versions
 
     args = parse_args(argv)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_seconds_total": sum(s["cpu_s"] for s in stages.values()),
         "stages": stages,
         "reused": [line.split()[1].rstrip(":") for line in lines if line.startswith("skip ")],
-        "table": summary_table(results),
+        "table": terminal_summary(results),
         "arms": {a.name: {"greedy": a.greedy.model_dump(), "sampled": a.sampled.model_dump(),
                           "seeds": [s.model_dump() for s in a.seeds], "cost": a.cost.model_dump(),
                           "shadow": a.shadow.model_dump() if a.shadow else None} for a in results.arms},
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     args.result.parent.mkdir(parents=True, exist_ok=True)
     args.result.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(summary_table(results))
+    print(terminal_summary(results))
     print(f"wrote {args.result}")
     return result
 

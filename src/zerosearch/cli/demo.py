@@ -36,7 +36,8 @@ def main(
     from pydantic import ValidationError
 
     from zerosearch.demo.config import load_demo_config
-    from zerosearch.demo.runner import DemoConfigMismatch, run_demo, summary_table
+    from zerosearch.demo.report import terminal_summary
+    from zerosearch.demo.runner import DemoConfigMismatch, run_demo
 
     selected = [a.strip() for a in arms.split(",") if a.strip()] if arms else None
     try:
@@ -47,5 +48,6 @@ def main(
         results = run_demo(demo, log=typer.echo)
     except DemoConfigMismatch as err:
         raise typer.BadParameter(str(err)) from err
-    typer.echo(summary_table(results))
-    typer.echo(f"outputs in {demo.out}: results.json, arms/<arm>/seed<k>/ (training runs, evaluation records)")
+    typer.echo(terminal_summary(results))
+    typer.echo(f"outputs in {demo.out}: report.html (open it in a browser), summary.txt, results.json, "
+               "arms/<arm>/seed<k>/ (training runs, evaluation records)")

@@ -13,8 +13,8 @@ finished one only re-assembles ``results.json``. A rerun with other result-shapi
 directory is refused, naming what changed. The outputs are assembled into ``<out>/results.json``
 (:class:`~zerosearch.demo.results.DemoResults`), which the report reads.
 
-    results = run_demo(DemoConfig(out="runs/demo"))
-    print(summary_table(results))
+    results = run_demo(DemoConfig(out="runs/demo"))   # also writes report.html and summary.txt
+    print(terminal_summary(results))
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from typing import Any
 
 from zerosearch.demo import arms as A
 from zerosearch.demo.config import ARM_NAMES, RL_ARMS, DemoConfig
+from zerosearch.demo.report import write_report
 from zerosearch.demo.results import (
     Arm,
     DemoResults,
@@ -234,7 +235,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> DemoResu
     results = assemble(config, wall_seconds=sum(i["wall_s"] for i in record["invocations"]), peak_rss_mib=peak,
                        stages=record["stages"])
     path = results.write(config.out)
-    log(f"results in {path}")
+    report = write_report(config.out)
+    log(f"results in {path}; report in {report}")
     return results
 
 
@@ -334,17 +336,3 @@ def example_episodes(records: list[Any], count: int = 3) -> list[ExampleEpisode]
             picked.append(r)
     return [ExampleEpisode(question=r.question, golds=r.golds, prediction=r.prediction, em=r.metrics["em"],
                            turns=r.turns, queries=r.queries, documents=r.documents) for r in picked[:count]]
-
-
-def summary_table(results: DemoResults) -> str:
-    """A plain terminal table: arm, greedy and sampled EM/F1, searches per question, training searches."""
-    header = f"{'arm':<12} {'greedy EM':>9} {'F1':>6} {'sampled EM':>10} {'F1':>6} {'searches/q':>10} " \
-             f"{'train searches':>14} {'seeds':>5}"
-    lines = [header, "-" * len(header)]
-    for arm in results.arms:
-        g, s = arm.greedy, arm.sampled
-        lines.append(f"{arm.name:<12} {g.em:>9.3f} {g.f1:>6.3f} {s.em:>10.3f} {s.f1:>6.3f} {g.searches:>10.2f} "
-                     f"{arm.cost.train_searches:>14d} {len(arm.seeds):>5d}")
-    lines.append(f"held-out questions: {results.world.test_questions}, all evaluated with the real engine (BM25); "
-                 f"wall {results.wall_seconds:.0f} s")
-    return "\n".join(lines)
