@@ -262,8 +262,8 @@ def stage_rl(config: Any) -> dict[str, Any]:
 
     out = Path(config.output_dir)
     resume = latest_checkpoint(out) is not None
-    if not resume and out.exists():
-        print(f"{out}: no checkpoint to resume from; starting the run afresh", flush=True)
+    if not resume and out.is_dir() and any(out.iterdir()):
+        print(f"{out}: an interrupted run without a checkpoint; starting it afresh", flush=True)
         shutil.rmtree(out)
     trainer = build_trainer(config, resume=resume)
     trainer.train()
