@@ -288,6 +288,19 @@ def step_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- report
+def incomplete_runs(out: Path, finished: dict[str, Any]) -> dict[str, Any]:
+    """RL runs under ``out`` that were started but not finished (no ``stage.json``): their logged steps, so
+    a run cut short is reported rather than dropped."""
+    found = {}
+    for path in sorted(out.glob("rl-*/metrics.jsonl")):
+        name = path.parent.name.removeprefix("rl-")
+        if name in finished or (path.parent / STAGE_FILE).is_file():
+            continue
+        rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+        found[name] = {"steps_logged": len(rows), "curves": step_summary(rows)}
+    return found
+
+
 def plot_curves(runs: dict[str, dict[str, Any]], before_f1: float, path: Path) -> Path:
     """Training reward and held-out F1 (BM25) per step, one line per arm and seed."""
     import matplotlib
@@ -385,11 +398,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         args, ws, base_rl, p, args.out / f"eval-{n}-sampled" / "t1", ["agent"], 1.0))
                 runs[name]["before_sampled"] = before_sampled
     plot_curves(runs, before["agent"]["f1"], args.plot)
+    incomplete = incomplete_runs(args.out, runs)
     stage_seconds = {n: {"seconds": s["seconds"], "cached": s["cached"]} for n, s in stages.items()}
     payload = {
         "benchmark": "policy_rl", "command": command, "versions": package_versions(), "threads": args.threads,
         "args": _plain(vars(args)), "warmstart": stages["warmstart"]["record"], "simulator": simulator,
         "before": before, "runs": runs, "targets": targets(before, runs), "stage_seconds": stage_seconds,
+        "incomplete_runs": incomplete,
         "wall_seconds_this_invocation": time.perf_counter() - wall,
         "seconds_excluding_warmstart_and_simulator": sum(
             s["seconds"] for n, s in stages.items() if n not in ("warmstart", "simulator")),

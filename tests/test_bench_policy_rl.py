@@ -72,3 +72,14 @@ def test_step_summary_and_targets(bench):
     assert met["rl_gain_beyond_seed_spread"] and met["simulator_arm_reported"]
     runs["bm25-seed1"]["after"]["agent"]["f1"] = 0.21
     assert not bench.targets(before, runs)["rl_gain_beyond_seed_spread"]
+
+
+def test_a_run_cut_short_is_reported_not_dropped(bench, tmp_path):
+    row = {"step": 1, "rollout/reward": 0.1, "time/rollout_s": 1.0, "time/update_s": 2.0}
+    for name in ("rl-bm25-seed1", "rl-bm25-seed0"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "rl-bm25-seed0" / "stage.json").write_text("{}")
+    found = bench.incomplete_runs(tmp_path, finished={})
+    assert list(found) == ["bm25-seed1"] and found["bm25-seed1"]["steps_logged"] == 1
+    assert bench.incomplete_runs(tmp_path, finished={"bm25-seed1": {}}) == {}
