@@ -20,7 +20,7 @@ import zerosearch.demo.claims
 from zerosearch.cli.main import app
 from zerosearch.demo.claims import CLEAR_MARGIN, Verdict, judge_claims
 from zerosearch.demo.figures import PNG_SIGNATURE
-from zerosearch.demo.report import REPORT_FILE, SUMMARY_FILE, terminal_summary, write_report
+from zerosearch.demo.report import CSS, REPORT_FILE, SUMMARY_FILE, terminal_summary, write_report
 from zerosearch.demo.results import (
     Arm,
     DemoResults,
@@ -207,6 +207,8 @@ def test_report_is_self_contained(rendered: tuple[Path, str]) -> None:
     assert len(images) >= 4  # overlay curves, noise schedule, shadow, the embedded curves.png
     assert all(r.startswith(("data:image/png;base64,", "#")) for r in refs), refs
     assert not re.search(r"https?://", page) and "<script" not in page.lower() and "<link" not in page.lower()
+    style = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert style and CSS.strip() in style.group(1), "the inline stylesheet is missing from the page"
     for uri in images:
         assert base64.b64decode(uri.split(",", 1)[1]).startswith(PNG_SIGNATURE)
 

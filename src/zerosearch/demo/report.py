@@ -182,7 +182,7 @@ def render_html(results: DemoResults, claims: list[Claim], files: RunFiles) -> s
         section("run", "The run", sections.run_info(results)),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>ZeroSearch demo report</title><style>{CSS}</style></head>\n<body>\n"
+            f"<title>ZeroSearch demo report</title><style>{CSS}</style></head>\n<body>\n"
             + "\n".join(body) + "\n</body></html>\n")
 
 
