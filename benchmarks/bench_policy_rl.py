@@ -259,6 +259,7 @@ def stage_rl(config: Any) -> dict[str, Any]:
     """``zerosearch train``; resumes an interrupted run from its last checkpoint."""
     from zerosearch.train.build import build_trainer
     from zerosearch.train.checkpoint import latest_checkpoint
+    from zerosearch.train.plot import read_metrics
 
     out = Path(config.output_dir)
     resume = latest_checkpoint(out) is not None
@@ -268,7 +269,7 @@ def stage_rl(config: Any) -> dict[str, Any]:
     trainer = build_trainer(config, resume=resume)
     trainer.train()
     final = latest_checkpoint(out)
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    rows = read_metrics(out / "metrics.jsonl")
     return {"policy": str(final / "policy"), "resumed": resume, "metrics": rows}
 
 

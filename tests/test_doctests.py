@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["zerosearch.protocol", "zerosearch.rewards", "zerosearch.curriculum", "zerosearch.llm.continuation",
-           "zerosearch.demo.config"]
+           "zerosearch.demo.config", "zerosearch.config_files"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,6 +9,7 @@ an invalid key all read the same way: one line per bad key, named by its dotted 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +47,20 @@ def set_dotted(data: dict, dotted: str, value: object) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
     node[leaf] = value
+
+
+def flatten_dotted(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b.c": leaf}``, the form settings are compared and reported in.
+
+    >>> flatten_dotted({"rollout": {"max_turns": 2}, "seed": 0})
+    {'rollout.max_turns': 2, 'seed': 0}
+    """
+    if not isinstance(data, Mapping):
+        return {prefix.rstrip("."): data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(flatten_dotted(value, f"{prefix}{key}."))
+    return flat
 
 
 def validate_config(model: type[ModelT], data: Any, source: str = "<dict>", *, what: str = "config") -> ModelT:

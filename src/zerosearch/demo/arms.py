@@ -144,10 +144,6 @@ def table_scores(table: Any, method: str) -> Scores:
 
 
 # ---- training records -----------------------------------------------------------------------------------
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The trainer's metrics.jsonl rows."""
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-
 
 def train_searches(rows: list[dict[str, Any]], episodes_per_step: int) -> int:
     """Searches the policy issued to the training engine: per step, mean searches x episodes."""
@@ -172,6 +168,7 @@ def run_arm_seed(arm: str, seed: int, config: DemoConfig) -> dict[str, Any]:
     from zerosearch.search.bm25 import BM25SearchEngine
     from zerosearch.train.build import build_trainer
     from zerosearch.train.config import TrainConfig
+    from zerosearch.train.plot import read_metrics
 
     out = seed_dir(config, arm, seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zerosearch.config_files import flatten_dotted
 from zerosearch.demo import arms as A
 from zerosearch.demo.config import ARM_NAMES, RL_ARMS, DemoConfig
 from zerosearch.demo.report import write_report
@@ -161,7 +162,8 @@ def check_config(config: DemoConfig) -> None:
     new = json.loads(json.dumps(config.result_shaping()))
     if path.is_file():
         old = json.loads(path.read_text("utf-8"))
-        changed = sorted(k for k in set(_flat(old)) | set(_flat(new)) if _flat(old).get(k) != _flat(new).get(k))
+        before, after = flatten_dotted(old), flatten_dotted(new)
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         if changed:
             raise DemoConfigMismatch(
                 f"{config.out} holds a demo run with other settings ({', '.join(changed[:6])}); "
@@ -169,15 +171,6 @@ def check_config(config: DemoConfig) -> None:
         return
     config.out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(new, indent=1), "utf-8")
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix.rstrip("."): data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(_flat(value, f"{prefix}{key}."))
-    return out
 
 
 def run_tasks(tasks: list[Task], config: DemoConfig, log: Callable[[str], None]) -> dict[str, dict[str, Any]]:

@@ -31,6 +31,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from zerosearch.config_files import flatten_dotted
 from zerosearch.data.types import QAExample
 from zerosearch.evaluation.cost import DEFAULT_USD_PER_1K_QUERIES
 from zerosearch.evaluation.methods import EvalMethod, QuestionRecord
@@ -102,23 +103,13 @@ def append_records(path: Path, records: Sequence[QuestionRecord]) -> None:
         os.fsync(fh.fileno())
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Changed settings as dotted keys (``rollout.max_turns: 2 -> 3``).
 
     A key the stored run does not have at all is a setting added by a newer zerosearch; it is accepted with
     a warning (the versions are recorded per run), so upgrading does not strand half-finished runs.
     """
-    a, b = _flatten(old), _flatten(new)
+    a, b = flatten_dotted(old), flatten_dotted(new)
     added = sorted(set(b) - set(a))
     if added:
         logger.warning("resuming a run made before these settings existed: %s", ", ".join(added))
