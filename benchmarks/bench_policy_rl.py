@@ -14,13 +14,16 @@ runs ``zerosearch train`` on it, the product path end to end on CPU, with the tw
    ``configs/rl-smollm2-hotpotqa-{bm25,simulator}.yaml``; held-out validation always with BM25.
 5. ``eval-<arm>-seed<S>``: the agent after RL through the eval code path (greedy; ``--sampled`` adds T=1).
 
+With ``--workers 2`` (the default) the stages run as a task graph (``zerosearch.taskgraph``) on two
+one-thread processes: the simulator trains beside the warm-start (it needs only the split), the RL runs go
+two at a time, the simulator arm's first (the longest chain). ``--workers 1`` runs them here in order.
 Every stage is cached in its own directory (``stage.json``: its settings, seconds and record); a rerun
 skips finished stages, refuses a stage whose saved settings differ (``--redo NAME`` reruns it), and an
 interrupted RL run resumes from its last checkpoint. Writes ``benchmarks/results/policy_rl.json``
 (command, versions, configs, per-arm per-seed scores before/after, step times, stage times, the
 simulator's quality) and ``benchmarks/results/policy_rl_curves.png`` (training reward and held-out F1).
 
-    OMP_NUM_THREADS=1 nice python benchmarks/bench_policy_rl.py                  # all stages
+    OMP_NUM_THREADS=1 python benchmarks/bench_policy_rl.py                       # all stages, 2 workers
     python benchmarks/bench_policy_rl.py --steps 1 --rl-seeds 0 --sim-seeds 0 --out /tmp/x   # smoke run
 """
 
@@ -102,7 +105,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only-simulator", action="store_true",
                    help="build the simulator and stop (it needs only the warm-start's split, so it can train while "
                    "the warm-start does)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes running stages at once (2 on a 2-core machine: the simulator trains beside the "
+                   "warm-start, RL runs side by side); 1 runs every stage in this process, one after another")
     p.add_argument("--redo", default="", help="comma-separated stage names to run again")
     p.add_argument("--result", type=Path, default=RESULTS / "policy_rl.json")
     p.add_argument("--plot", type=Path, default=RESULTS / "policy_rl_curves.png")
@@ -343,73 +349,154 @@ def targets(before: dict[str, Any], runs: dict[str, dict[str, Any]]) -> dict[str
             "simulator_arm_reported": any(k.startswith("simulator") for k in f1)}
 
 
-# ---------------------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
-    import torch
+# ---------------------------------------------------------------------------------------------- stages
+StageSpec = tuple[tuple[str, ...], dict[str, Any], Callable[[], dict[str, Any]]]
 
-    from zerosearch.provenance import package_versions
+
+def run_names(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(arm, seed) of every RL run, the simulator arm first (its steps are the slowest: the longest chain)."""
+    return [("simulator", s) for s in seeds(args.sim_seeds)] + [("bm25", s) for s in seeds(args.rl_seeds)]
+
+
+def stage_record(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """A finished stage's record (its ``stage.json``)."""
+    return json.loads((args.out / name / STAGE_FILE).read_text("utf-8"))["record"]
+
+
+def stage_specs(args: argparse.Namespace, ws: Any) -> dict[str, StageSpec]:
+    """Every stage of this invocation: the stages it needs, its settings (the cache key) and how to run it."""
+    specs: dict[str, StageSpec] = {
+        "warmstart": ((), {"config": _comparable(ws.model_dump(mode="json"))}, lambda: stage_warmstart(args, ws))}
+    if seeds(args.sim_seeds):
+        sim_settings = {k: getattr(args, k) for k in ("sim_steps", "sim_lr", "sim_words", "sim_eval_questions")}
+        specs["simulator"] = ((), sim_settings, lambda: stage_simulator(args, ws))
+    base_rl = rl_config(args, "bm25", 0, ws, None)
+    evals = {"rollout": base_rl.rollout.model_dump(mode="json"), "answer_tokens": args.answer_tokens}
+    ws_policy = str(ws.sft.output_dir)
+    specs["eval-before"] = (("warmstart",), evals, lambda: evaluate_policy(
+        args, ws, base_rl, ws_policy, args.out / "eval-before" / "greedy", METHODS))
+    if args.sampled:
+        specs["eval-before-sampled"] = (("warmstart",), evals, lambda: evaluate_policy(
+            args, ws, base_rl, ws_policy, args.out / "eval-before-sampled" / "t1", ["agent"], 1.0))
+    for arm, seed in run_names(args):
+        name = f"{arm}-seed{seed}"
+        config = rl_config(args, arm, seed, ws, args.out / "simulator" / "model" if arm == "simulator" else None)
+        deps = ("warmstart", "simulator") if arm == "simulator" else ("warmstart",)
+        specs[f"rl-{name}"] = (deps, {"config": config.model_dump(mode="json")}, lambda c=config: stage_rl(c))
+        specs[f"eval-{name}"] = ((f"rl-{name}",), evals, lambda n=name: evaluate_policy(
+            args, ws, base_rl, stage_record(args, f"rl-{n}")["policy"], args.out / f"eval-{n}" / "greedy", ["agent"]))
+        if args.sampled:
+            specs[f"eval-{name}-sampled"] = ((f"rl-{name}",), evals, lambda n=name: evaluate_policy(
+                args, ws, base_rl, stage_record(args, f"rl-{n}")["policy"], args.out / f"eval-{n}-sampled" / "t1",
+                ["agent"], 1.0))
+    return specs
+
+
+def prepare(args: argparse.Namespace) -> Any:
+    """Threads, quiet progress bars and the warm-start config (the same in the main process and in workers)."""
+    import datasets
+    import torch
+    from transformers.utils import logging as hf_logging
 
     torch.set_num_threads(args.threads)
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load would drown the log
+    datasets.disable_progress_bars()
     args.out = args.out.resolve()
+    return warmstart_config(args)
+
+
+def stage_worker(name: str, argv: list[str]) -> dict[str, Any]:
+    """Run one stage in a worker process of ``--workers`` (module level, so a spawned process can call it)."""
+    args = parse_args(argv)
+    ws = prepare(args)
+    _, settings, run = stage_specs(args, ws)[name]
     redo = {s.strip() for s in args.redo.split(",") if s.strip()}
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if argv is None else " ".join(argv)
+    done = cached_stage(args.out / name, settings, run, redo=name in redo)
+    return {"seconds": done["seconds"], "cached": done["cached"]}
+
+
+def run_stages_in_parallel(args: argparse.Namespace, argv: list[str], ws: Any) -> float:
+    """Run every unfinished stage on ``args.workers`` one-thread processes, each once its inputs exist;
+    returns the seconds it took. The simulator needs only the split, so it trains beside the warm-start."""
+    from functools import partial
+
+    from zerosearch.taskgraph import Task, run_task_graph
+    from zerosearch.warmstart.run import training_questions
+
+    start = time.perf_counter()
+    if not (ws.output_dir / "split" / "train.jsonl").is_file():
+        training_questions(ws)  # corpus + split (deterministic; the warm-start rewrites them atomically)
+    redo = {s.strip() for s in args.redo.split(",") if s.strip()}
+    specs = stage_specs(args, ws)
+    done = {n for n in specs if (args.out / n / STAGE_FILE).is_file() and n not in redo}
+    tasks = [Task(n, deps) for n, (deps, _, _) in specs.items()]
+    order = {n: i for i, n in enumerate(["warmstart", "simulator", *[f"rl-{a}-seed{s}" for a, s in run_names(args)]])}
+    tasks.sort(key=lambda t: order.get(t.name, len(order)))  # the long chains first, evaluations after
+    stamp = time.perf_counter()
+    run_task_graph(tasks, partial(stage_worker, argv=argv), args.workers,
+                   lambda m: print(f"[{time.perf_counter() - stamp:6.0f} s] {m}", flush=True), done=done)
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    from zerosearch.provenance import package_versions
+
+    ws = prepare(args)
+    redo = {s.strip() for s in args.redo.split(",") if s.strip()}
+    command = " ".join([Path(sys.argv[0]).name if __name__ == "__main__" else "bench_policy_rl.py", *argv])
     wall = time.perf_counter()
     stages: dict[str, dict[str, Any]] = {}
+    if args.only_simulator:
+        from zerosearch.warmstart.run import training_questions
 
-    def stage(name: str, settings: dict[str, Any], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if not (ws.output_dir / "split" / "train.jsonl").is_file():
+            training_questions(ws)  # corpus + split (deterministic), all the simulator needs
+        _, settings, run = stage_specs(args, ws)["simulator"]
+        return cached_stage(args.out / "simulator", settings, run, redo="simulator" in redo)["record"]
+    parallel_seconds = None
+    if args.workers > 1:
+        parallel_seconds = run_stages_in_parallel(args, argv, ws)
+        redo = set()  # the workers ran them; below only reads the finished stages
+    specs = stage_specs(args, ws)
+
+    def stage(name: str) -> dict[str, Any]:
+        _, settings, run = specs[name]
         print(f"== stage {name}", flush=True)
         stages[name] = cached_stage(args.out / name, settings, run, redo=name in redo)
         print(f"== stage {name}: {'cached' if stages[name]['cached'] else 'ran'} "
               f"({stages[name]['seconds']:.0f} s)", flush=True)
         return stages[name]["record"]
 
-    ws = warmstart_config(args)
-    sim_seeds = seeds(args.sim_seeds)
-    sim_settings = {k: getattr(args, k) for k in ("sim_steps", "sim_lr", "sim_words", "sim_eval_questions")}
-    if args.only_simulator:
-        from zerosearch.warmstart.run import training_questions
-
-        if not (ws.output_dir / "split" / "train.jsonl").is_file():
-            training_questions(ws)  # corpus + split (deterministic), all the simulator needs
-        return stage("simulator", sim_settings, lambda: stage_simulator(args, ws))
-    stage("warmstart", {"config": _comparable(ws.model_dump(mode="json"))}, lambda: stage_warmstart(args, ws))
-    simulator = stage("simulator", sim_settings, lambda: stage_simulator(args, ws)) if sim_seeds else None
-    base_rl = rl_config(args, "bm25", 0, ws, None)
-    eval_settings = {"rollout": base_rl.rollout.model_dump(mode="json"), "answer_tokens": args.answer_tokens}
-    before = stage("eval-before", eval_settings, lambda: evaluate_policy(
-        args, ws, base_rl, str(ws.sft.output_dir), args.out / "eval-before" / "greedy", METHODS))
-    if args.sampled:
-        before_sampled = stage("eval-before-sampled", eval_settings, lambda: evaluate_policy(
-            args, ws, base_rl, str(ws.sft.output_dir), args.out / "eval-before-sampled" / "t1", ["agent"], 1.0))
+    stage("warmstart")
+    simulator = stage("simulator") if "simulator" in specs else None
+    before = stage("eval-before")
+    before_sampled = stage("eval-before-sampled") if args.sampled else None
     runs: dict[str, dict[str, Any]] = {}
-    for arm, arm_seeds in (("bm25", seeds(args.rl_seeds)), ("simulator", sim_seeds)):
-        for seed in arm_seeds:
-            config = rl_config(args, arm, seed, ws, Path(simulator["model"]) if simulator else None)
-            name = f"{arm}-seed{seed}"
-            trained = stage(f"rl-{name}", {"config": config.model_dump(mode="json")}, lambda c=config: stage_rl(c))
-            after = stage(f"eval-{name}", eval_settings, lambda p=trained["policy"], n=name: evaluate_policy(
-                args, ws, base_rl, p, args.out / f"eval-{n}" / "greedy", ["agent"]))
-            runs[name] = {"arm": arm, "seed": seed, "steps": config.total_steps, "policy": trained["policy"],
-                          "config": config.model_dump(mode="json"), "curves": step_summary(trained["metrics"]),
-                          "before": before, "after": after}
-            if args.sampled:
-                runs[name]["after_sampled"] = stage(
-                    f"eval-{name}-sampled", eval_settings, lambda p=trained["policy"], n=name: evaluate_policy(
-                        args, ws, base_rl, p, args.out / f"eval-{n}-sampled" / "t1", ["agent"], 1.0))
-                runs[name]["before_sampled"] = before_sampled
+    for arm, seed in sorted(run_names(args), key=lambda r: r[0]):
+        name = f"{arm}-seed{seed}"
+        trained = stage(f"rl-{name}")
+        config = specs[f"rl-{name}"][1]["config"]
+        runs[name] = {"arm": arm, "seed": seed, "steps": config["total_steps"], "policy": trained["policy"],
+                      "config": config, "curves": step_summary(trained["metrics"]), "before": before,
+                      "after": stage(f"eval-{name}")}
+        if args.sampled:
+            runs[name]["after_sampled"] = stage(f"eval-{name}-sampled")
+            runs[name]["before_sampled"] = before_sampled
     plot_curves(runs, before["agent"]["f1"], args.plot)
     incomplete = incomplete_runs(args.out, runs)
     stage_seconds = {n: {"seconds": s["seconds"], "cached": s["cached"]} for n, s in stages.items()}
     payload = {
         "benchmark": "policy_rl", "command": command, "versions": package_versions(), "threads": args.threads,
-        "args": _plain(vars(args)), "warmstart": stages["warmstart"]["record"], "simulator": simulator,
-        "before": before, "runs": runs, "targets": targets(before, runs), "stage_seconds": stage_seconds,
-        "incomplete_runs": incomplete,
+        "workers": args.workers, "args": _plain(vars(args)), "warmstart": stages["warmstart"]["record"],
+        "simulator": simulator, "before": before, "runs": runs, "targets": targets(before, runs),
+        "stage_seconds": stage_seconds, "incomplete_runs": incomplete,
+        "parallel_stages_wall_seconds": parallel_seconds,
         "wall_seconds_this_invocation": time.perf_counter() - wall,
-        "seconds_excluding_warmstart_and_simulator": sum(
-            s["seconds"] for n, s in stages.items() if n not in ("warmstart", "simulator")),
-        "load_avg_1m_at_end": os.getloadavg()[0], "plot": str(args.plot),
+        "stage_seconds_sum": sum(s["seconds"] for s in stages.values()),
+        "load_avg_1m_at_end": os.getloadavg()[0], "cpu_count": os.cpu_count(), "plot": str(args.plot),
     }
     args.result.parent.mkdir(parents=True, exist_ok=True)
     args.result.write_text(json.dumps(payload, indent=1), "utf-8")

@@ -83,3 +83,25 @@ def test_a_run_cut_short_is_reported_not_dropped(bench, tmp_path):
     found = bench.incomplete_runs(tmp_path, finished={})
     assert list(found) == ["bm25-seed1"] and found["bm25-seed1"]["steps_logged"] == 1
     assert bench.incomplete_runs(tmp_path, finished={"bm25-seed1": {}}) == {}
+
+
+def test_the_parallel_plan_trains_the_simulator_beside_the_warm_start(bench, tmp_path):
+    """``--workers 2`` runs the stages as a task graph: the simulator needs only the split (not the warm-start),
+    each RL run needs the warm-start (the simulator arm also the simulator), each evaluation its RL run; the
+    simulator arm's long chain is queued first."""
+    from zerosearch.taskgraph import Task, check_graph
+
+    args = bench.parse_args(["--out", str(tmp_path), "--rl-seeds", "0,1", "--sim-seeds", "0", "--sampled"])
+    ws = bench.warmstart_config(args)  # not prepare(): it would set this test process's torch threads
+    specs = bench.stage_specs(args, ws)
+    deps = {name: spec[0] for name, spec in specs.items()}
+    assert deps["warmstart"] == () and deps["simulator"] == ()
+    assert deps["rl-simulator-seed0"] == ("warmstart", "simulator") and deps["rl-bm25-seed1"] == ("warmstart",)
+    assert deps["eval-bm25-seed0"] == ("rl-bm25-seed0",) and deps["eval-bm25-seed0-sampled"] == ("rl-bm25-seed0",)
+    assert deps["eval-before"] == ("warmstart",)
+    check_graph([Task(n, d) for n, d in deps.items()])
+    assert bench.run_names(args) == [("simulator", 0), ("bm25", 0), ("bm25", 1)]
+    sim_config = specs["rl-simulator-seed0"][1]["config"]
+    assert sim_config["engine"]["generator"]["model"] == str(tmp_path / "simulator" / "model")
+    assert specs["rl-bm25-seed1"][1]["config"]["seed"] == 1
+    assert bench.parse_args([]).workers == 2

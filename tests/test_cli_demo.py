@@ -97,7 +97,7 @@ def test_finished_tasks_are_skipped_and_logged(tmp_path: Path) -> None:
 def test_tasks_waiting_on_missing_work_are_an_error(tmp_path: Path) -> None:
     config = DemoConfig(out=tmp_path, arms=["direct"])
     orphan = Task("arm:direct:0", ("warmstart-that-is-not-planned",), tmp_path / "never")
-    with pytest.raises(RuntimeError, match="wait on tasks that cannot run"):
+    with pytest.raises(RuntimeError, match="wait on tasks that are not planned"):
         run_tasks([orphan], config, lambda _: None)
 
 

@@ -121,3 +121,26 @@ def test_bad_config_and_busy_output_are_refused(tmp_path, tokenizer):
     (tmp_path / "out" / "x").write_text("x")
     with pytest.raises(FileExistsError, match="overwrite"):
         run_sft(_config(tmp_path), PAIRS, model=build_tiny_llama(tokenizer, SHAPE), tokenizer=tokenizer)
+
+
+def test_bf16_mixed_precision_keeps_float32_weights_and_learns(tmp_path, tokenizer):
+    """``mixed_precision: bf16`` runs TRL with bf16 autocast (``bf16=True``) on float32 weights; it still learns
+    and saves float32 weights. Gradient checkpointing follows the config (TRL's default is on)."""
+    import torch
+
+    from zerosearch.sft.trainer import _trl_args
+
+    config = _config(tmp_path, mixed_precision="bf16", gradient_checkpointing=False, max_steps=60)
+    args = _trl_args(config, str(tmp_path / "scratch"))
+    assert args.bf16 and not args.fp16 and not args.gradient_checkpointing and args.use_cpu
+    assert _trl_args(_config(tmp_path), str(tmp_path / "scratch")).gradient_checkpointing
+    result = run_sft(config, PAIRS, model=build_tiny_llama(tokenizer, SHAPE), tokenizer=tokenizer, log=lambda _: None)
+    assert result.loss_after < 0.8 * result.loss_before, (result.loss_before, result.loss_after)
+    assert {p.dtype for p in result.model.parameters()} == {torch.float32}
+
+
+def test_mixed_precision_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="mixed_precision must be 'no' or 'bf16'"):
+        SFTRunConfig(output_dir=tmp_path, mixed_precision="fp8")
+    with pytest.raises(ValueError, match="keeps float32 weights; set dtype: float32"):
+        SFTRunConfig(output_dir=tmp_path, mixed_precision="bf16", dtype="bfloat16")

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,14 +25,21 @@ DEFAULT_ABILITY = "fact-reasoning"
 
 
 def write_train_jsonl(examples: Sequence[QAExample], path: str | Path) -> Path:
-    """Write examples for ``zerosearch train`` (FlashRAG-style JSONL plus ``data_source``)."""
+    """Write examples for ``zerosearch train`` (FlashRAG-style JSONL plus ``data_source``).
+
+    The file is written beside its target and then renamed over it, so a process reading it meanwhile (the
+    RL benchmark's simulator stage reads the split while the warm-start rewrites it) sees the old or the new
+    file, never half of one.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as fh:
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
         for ex in examples:
             row = {"id": ex.id, "question": ex.question, "golden_answers": list(ex.golden_answers)}
             row["data_source"] = ex.dataset
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, out)
     return out
 
 

@@ -20,12 +20,11 @@ directory is refused, naming what changed. The outputs are assembled into ``<out
 from __future__ import annotations
 
 import json
-import multiprocessing
 import resource
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,8 @@ from zerosearch.demo.results import (
     TrainingCost,
     WorldSummary,
 )
+from zerosearch.taskgraph import Task as GraphTask
+from zerosearch.taskgraph import run_task_graph
 
 CONFIG_FILE = "demo_config.json"
 QUALITY_FILE = "quality.json"
@@ -179,29 +180,12 @@ def run_tasks(tasks: list[Task], config: DemoConfig, log: Callable[[str], None])
     for t in tasks:
         if t.name in done:
             log(f"skip {t.name}: found {t.done_file} (delete it to redo)")
-    pending = [t for t in tasks if t.name not in done]
-    timings: dict[str, dict[str, Any]] = {}
-    if not pending:
-        return timings
-    config_json = config.model_dump_json()
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
-    running: dict[Future, Task] = {}
-    with ProcessPoolExecutor(max_workers=config.workers, mp_context=context) as pool:
-        while pending or running:
-            for t in [t for t in pending if set(t.deps) <= done][: config.workers - len(running)]:
-                pending.remove(t)
-                log(f"start {t.name}")
-                running[pool.submit(run_task, t.name, config_json)] = t
-            if not running:
-                raise RuntimeError(f"tasks {[t.name for t in pending]} wait on tasks that cannot run")
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                task = running.pop(future)
-                timing = future.result()  # a failed task raises here, naming its error
-                timings[task.name] = timing
-                done.add(task.name)
-                log(f"done {task.name} in {timing['wall_s']:.0f} s (cpu {timing['cpu_s']:.0f} s, "
-                    f"peak RSS {timing['peak_rss_mib']:.0f} MiB)")
+    pending = [GraphTask(t.name, t.deps) for t in tasks if t.name not in done]
+    timings = run_task_graph(pending, partial(run_task, config_json=config.model_dump_json()), config.workers,
+                             log, done=done)
+    for name, timing in timings.items():
+        log(f"{name}: {timing['wall_s']:.0f} s (cpu {timing['cpu_s']:.0f} s, "
+            f"peak RSS {timing['peak_rss_mib']:.0f} MiB)")
     return timings
 
 

@@ -60,6 +60,13 @@ class SFTRunConfig(BaseModel):
     # determinism and machine
     seed: int = Field(0, description="seeds initialisation of new weights, data order and dropout")
     dtype: str = Field("float32", description="weights' dtype while training: float32, bfloat16 or float16")
+    mixed_precision: str = Field(
+        "no", description="'bf16': float32 weights and optimizer state, forward and backward under bf16 autocast "
+        "(TrainingArguments.bf16); 1.6x faster per step than float32 on a CPU (SmolLM2, 926 tokens: 8.4 s vs 14 s "
+        "on one thread) without rounding small updates away as bfloat16 weights would; 'no': the weights' dtype")
+    gradient_checkpointing: bool = Field(
+        True, description="recompute activations in the backward pass (TRL's default): less memory, about a third "
+        "more compute; a small model on a CPU trains faster without it")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads (None: leave torch's setting)")
     logging_steps: int = Field(10, ge=1, description="steps between loss records")
     probe_rows: int = Field(
@@ -70,6 +77,10 @@ class SFTRunConfig(BaseModel):
     def _check(self) -> SFTRunConfig:
         if self.dtype not in {"float32", "bfloat16", "float16"}:
             raise ValueError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.mixed_precision not in {"no", "bf16"}:
+            raise ValueError(f"mixed_precision must be 'no' or 'bf16', got {self.mixed_precision!r}")
+        if self.mixed_precision == "bf16" and self.dtype != "float32":
+            raise ValueError(f"mixed_precision 'bf16' keeps float32 weights; set dtype: float32 (got {self.dtype!r})")
         if self.warmup_steps >= self.max_steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below max_steps ({self.max_steps})")
         return self

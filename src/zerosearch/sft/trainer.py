@@ -97,6 +97,9 @@ def completion_loss(model: Any, rows: list[dict], pad_id: int, batch_size: int =
 
 
 def _trl_args(config: SFTRunConfig, scratch: str) -> Any:
+    """TRL's arguments. Without a GPU ``use_cpu`` is set: the run is on the CPU either way, and transformers
+    refuses bf16 autocast on a CPU unless told it is one."""
+    import torch
     from trl import SFTConfig
 
     return SFTConfig(
@@ -107,8 +110,10 @@ def _trl_args(config: SFTRunConfig, scratch: str) -> Any:
         max_grad_norm=config.max_grad_norm, max_length=config.max_length, completion_only_loss=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         seed=config.seed, data_seed=config.seed,
-        logging_steps=config.logging_steps, save_strategy="no", report_to="none", use_cpu=config.use_cpu,
-        bf16=config.dtype == "bfloat16", fp16=config.dtype == "float16", dataloader_num_workers=0,
+        logging_steps=config.logging_steps, save_strategy="no", report_to="none",
+        use_cpu=config.use_cpu or not torch.cuda.is_available(),
+        bf16=config.dtype == "bfloat16" or config.mixed_precision == "bf16", fp16=config.dtype == "float16",
+        dataloader_num_workers=0, gradient_checkpointing=config.gradient_checkpointing,
         disable_tqdm=False, packing=False,
     )
 
