@@ -12,7 +12,8 @@ runs ``zerosearch train`` on it, the product path end to end on CPU, with the tw
 3. ``eval-before``: ``zerosearch eval``'s code path on the held-out questions with BM25: direct, RAG, agent.
 4. ``rl-bm25-seed<S>`` / ``rl-simulator-seed<S>``: ``zerosearch train`` (``build_trainer``) with
    ``configs/rl-smollm2-hotpotqa-{bm25,simulator}.yaml``; held-out validation always with BM25.
-5. ``eval-<arm>-seed<S>``: the agent after RL through the eval code path (greedy; ``--sampled`` adds T=1).
+5. ``eval-<arm>-seed<S>``: direct, RAG and agent after RL through the eval code path (greedy; ``--sampled``
+   adds the agent at T=1).
 
 With ``--workers 2`` (the default) the stages run as a task graph (``zerosearch.taskgraph``) on two
 one-thread processes: the simulator trains beside the warm-start (it needs only the split), the RL runs go
@@ -383,8 +384,9 @@ def stage_specs(args: argparse.Namespace, ws: Any) -> dict[str, StageSpec]:
         config = rl_config(args, arm, seed, ws, args.out / "simulator" / "model" if arm == "simulator" else None)
         deps = ("warmstart", "simulator") if arm == "simulator" else ("warmstart",)
         specs[f"rl-{name}"] = (deps, {"config": config.model_dump(mode="json")}, lambda c=config: stage_rl(c))
-        specs[f"eval-{name}"] = ((f"rl-{name}",), evals, lambda n=name: evaluate_policy(
-            args, ws, base_rl, stage_record(args, f"rl-{n}")["policy"], args.out / f"eval-{n}" / "greedy", ["agent"]))
+        # all three methods after RL too: RAG before vs after separates better reading from better searching
+        specs[f"eval-{name}"] = ((f"rl-{name}",), {**evals, "methods": METHODS}, lambda n=name: evaluate_policy(
+            args, ws, base_rl, stage_record(args, f"rl-{n}")["policy"], args.out / f"eval-{n}" / "greedy", METHODS))
         if args.sampled:
             specs[f"eval-{name}-sampled"] = ((f"rl-{name}",), evals, lambda n=name: evaluate_policy(
                 args, ws, base_rl, stage_record(args, f"rl-{n}")["policy"], args.out / f"eval-{n}-sampled" / "t1",
