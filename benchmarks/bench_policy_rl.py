@@ -359,6 +359,20 @@ def run_names(args: argparse.Namespace) -> list[tuple[str, int]]:
     return [("simulator", s) for s in seeds(args.sim_seeds)] + [("bm25", s) for s in seeds(args.rl_seeds)]
 
 
+def redo_names(args: argparse.Namespace) -> set[str]:
+    """The stage names ``--redo`` asks to run again."""
+    return {s.strip() for s in args.redo.split(",") if s.strip()}
+
+
+def ensure_split(ws: Any) -> None:
+    """Write the corpus and the split when missing (deterministic; all the simulator needs, so it can train
+    beside the warm-start, which rewrites them atomically)."""
+    from zerosearch.warmstart.run import training_questions
+
+    if not (ws.output_dir / "split" / "train.jsonl").is_file():
+        training_questions(ws)
+
+
 def stage_record(args: argparse.Namespace, name: str) -> dict[str, Any]:
     """A finished stage's record (its ``stage.json``)."""
     return json.loads((args.out / name / STAGE_FILE).read_text("utf-8"))["record"]
@@ -412,24 +426,21 @@ def stage_worker(name: str, argv: list[str]) -> dict[str, Any]:
     args = parse_args(argv)
     ws = prepare(args)
     _, settings, run = stage_specs(args, ws)[name]
-    redo = {s.strip() for s in args.redo.split(",") if s.strip()}
-    done = cached_stage(args.out / name, settings, run, redo=name in redo)
+    done = cached_stage(args.out / name, settings, run, redo=name in redo_names(args))
     return {"seconds": done["seconds"], "cached": done["cached"]}
 
 
-def run_stages_in_parallel(args: argparse.Namespace, argv: list[str], ws: Any) -> float:
+def run_stages_in_parallel(args: argparse.Namespace, argv: list[str], ws: Any,
+                           specs: dict[str, StageSpec]) -> float:
     """Run every unfinished stage on ``args.workers`` one-thread processes, each once its inputs exist;
     returns the seconds it took. The simulator needs only the split, so it trains beside the warm-start."""
     from functools import partial
 
     from zerosearch.taskgraph import Task, run_task_graph
-    from zerosearch.warmstart.run import training_questions
 
     start = time.perf_counter()
-    if not (ws.output_dir / "split" / "train.jsonl").is_file():
-        training_questions(ws)  # corpus + split (deterministic; the warm-start rewrites them atomically)
-    redo = {s.strip() for s in args.redo.split(",") if s.strip()}
-    specs = stage_specs(args, ws)
+    ensure_split(ws)
+    redo = redo_names(args)
     done = {n for n in specs if (args.out / n / STAGE_FILE).is_file() and n not in redo}
     tasks = [Task(n, deps) for n, (deps, _, _) in specs.items()]
     order = {n: i for i, n in enumerate(["warmstart", "simulator", *[f"rl-{a}-seed{s}" for a, s in run_names(args)]])}
@@ -447,22 +458,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from zerosearch.provenance import package_versions
 
     ws = prepare(args)
-    redo = {s.strip() for s in args.redo.split(",") if s.strip()}
+    redo = redo_names(args)
+    specs = stage_specs(args, ws)
     command = " ".join([Path(sys.argv[0]).name if __name__ == "__main__" else "bench_policy_rl.py", *argv])
     wall = time.perf_counter()
     stages: dict[str, dict[str, Any]] = {}
     if args.only_simulator:
-        from zerosearch.warmstart.run import training_questions
-
-        if not (ws.output_dir / "split" / "train.jsonl").is_file():
-            training_questions(ws)  # corpus + split (deterministic), all the simulator needs
-        _, settings, run = stage_specs(args, ws)["simulator"]
+        if "simulator" not in specs:
+            raise SystemExit("--only-simulator builds the simulator arm's simulator; --sim-seeds is empty")
+        ensure_split(ws)
+        _, settings, run = specs["simulator"]
         return cached_stage(args.out / "simulator", settings, run, redo="simulator" in redo)["record"]
     parallel_seconds = None
     if args.workers > 1:
-        parallel_seconds = run_stages_in_parallel(args, argv, ws)
+        parallel_seconds = run_stages_in_parallel(args, argv, ws, specs)
         redo = set()  # the workers ran them; below only reads the finished stages
-    specs = stage_specs(args, ws)
 
     def stage(name: str) -> dict[str, Any]:
         _, settings, run = specs[name]
