@@ -10,6 +10,7 @@ same engine, must have exactly the demonstration's ids and mask.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -31,6 +32,7 @@ from zerosearch.warmstart import (
     split_by_question,
     write_corpus,
 )
+from zerosearch.warmstart.demos import COMBINED_THINK, LAST_SEARCH, QUOTE_MAX_CHARS, answer_sentence
 
 ALIGNED = "aligned/hotpotqa_distractor_dev_100.json"
 
@@ -105,6 +107,50 @@ def test_demonstrations_search_the_question_and_show_the_engines_real_results(de
     hops = [d for d in demos if len(d.queries) == 2]
     assert hops and all(d.queries[1] in d.example.metadata["supporting_titles"] for d in hops)
     assert any(d.grounded for d in demos)
+
+
+def test_final_think_quotes_the_real_sentence_holding_the_answer(demos):
+    """The answer turn copies a real sentence of a returned passage (reading, not the searched title)."""
+    quoted = 0
+    for demo in demos:
+        think = re.match(r"<think> (.*) </think>\n<answer>", demo.turns[-1], re.S)[1]
+        gold = demo.example.golden_answers[0]
+        if not think.startswith("The document"):
+            assert think == COMBINED_THINK.format(answer=gold)
+            continue
+        quoted += 1
+        quote = re.fullmatch(r'The document "(.*?)" says: "(.*)" So the answer is (.*)\.', think)
+        assert quote and quote[3] == gold
+        passages = [p for docs in demo.documents for p in docs if p.startswith(f"(Title: {quote[1]})")]
+        assert passages and quote[2].strip("… ") in passages[0]
+        assert demo.grounded
+    assert quoted >= len(demos) // 2
+
+
+def test_answer_sentence_finds_the_sentence_the_title_or_nothing():
+    passage = "(Title: Winner (band)) Winner is a boy group. It was formed in 2013 by YG Entertainment. Debut 2014."
+    formed = "It was formed in 2013 by YG Entertainment."
+    assert answer_sentence(passage, "YG Entertainment") == ("Winner (band)", formed)
+    assert answer_sentence(passage, "Winner") == ("Winner (band)", "Winner is a boy group.")
+    assert answer_sentence("(Title: Henry J. Kaiser) Henry John Kaiser was an industrialist.", "Henry J. Kaiser") == (
+        "Henry J. Kaiser", "Henry John Kaiser was an industrialist.")  # the page is the answer
+    assert answer_sentence(passage, "Seoul") is None
+    long = "(Title: T) " + "word " * 80 + "the answer here " + "tail " * 80 + "."
+    _, cut = answer_sentence(long, "answer here")
+    assert "answer here" in cut and cut.startswith("… ") and cut.endswith(" …") and len(cut) <= QUOTE_MAX_CHARS + 12
+
+
+def test_last_allowed_search_says_so_and_the_doc_style_names_only_the_document(aligned, engine):
+    split = split_by_question(aligned.examples, 0.3, seed=0)
+    hops = [d for d in build_demonstrations(split.train[:8], engine, DemoConfig(max_searches=2)) if len(d.queries) == 2]
+    assert hops and all(d.turns[1].endswith(f"<search> {d.queries[1]} </search>") and LAST_SEARCH in d.turns[1]
+                        for d in hops)
+    assert all(LAST_SEARCH not in d.turns[0] for d in hops)
+    plain = build_demonstrations(split.train[:8], engine, DemoConfig(answer_think="doc", announce_last_search=False))
+    assert not any(LAST_SEARCH in t for d in plain for t in d.turns)
+    assert all("says the answer" in d.turns[-1] or "Putting the documents" in d.turns[-1] for d in plain)
+    one = build_demonstrations(split.train[:2], engine, DemoConfig(max_searches=1))
+    assert all(len(d.queries) == 1 and LAST_SEARCH in d.turns[0] for d in one)
 
 
 def test_masked_in_ids_decode_to_the_policy_text_and_the_rest_to_prompt_and_information(demos, tokenizer):

@@ -7,8 +7,14 @@ result is what the engine *really* returns for the query:
 1. ``<think> … </think>`` then ``<search> question </search>``; the engine's top-k come back;
 2. (multi-hop) when a supporting page named by the dataset is not among the results yet, a second
    ``<search> that page's title </search>`` (a sub-question), up to ``max_searches``;
-3. ``<think> … </think>`` then ``<answer> gold </answer>``; the think names the document holding the
-   answer when one does (``grounded``), so the demonstrations favour reading over recalling.
+3. ``<think> … </think>`` then ``<answer> gold </answer>``. When a returned passage holds the answer
+   (``grounded``), the think quotes that passage's sentence (``answer_think: quote``) before naming the
+   answer, so the demonstrations teach reading: copying the sentence is easy for a small model, and the
+   answer is then a span of a short quote. Naming only the document (``answer_think: doc``) taught
+   SmolLM2-135M to answer with the title it had just searched (held-out EM 0.0, docs/real-model.md).
+
+The last allowed search says it is the last (``announce_last_search``): without that cue the warm-started
+SmolLM2 wrote a third search where the rollout wanted an answer in 4 of 30 held-out episodes.
 
 The searches of all demonstrations go to the engine round by round, one batched call per round, with the
 same request fields the rollout sends (question and gold answers, which only a simulated engine reads).
@@ -18,8 +24,10 @@ same request fields the rollout sends (question and gold answers, which only a s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,8 +38,13 @@ from zerosearch.search.base import Document, SearchEngine, SearchError, SearchRe
 
 FIRST_THINK = "I need to look this up before answering, so I will search for the question."
 HOP_THINK = "The results do not cover {title} yet, so I will search for it."
+LAST_SEARCH = " This is my last search; then I answer."
 GROUNDED_THINK = "Doc {doc} of the last results says the answer: {answer}."
+QUOTE_THINK = 'The document "{title}" says: "{sentence}" So the answer is {answer}.'
 COMBINED_THINK = "Putting the documents together, the answer is {answer}."
+QUOTE_MAX_CHARS = 240  # a longer sentence is cut to a window around the answer (a turn has 128 new tokens)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_TITLE = re.compile(r"^\(Title: (?P<title>.*?)\) ")
 
 
 class DemoConfig(BaseModel):
@@ -43,6 +56,11 @@ class DemoConfig(BaseModel):
     max_searches: int = Field(
         2, ge=1, description="searches per demonstration: the question, then missing supporting pages "
         "(keep <= the rollout's max_turns so the agent may repeat what it was shown)")
+    answer_think: Literal["quote", "doc"] = Field(
+        "quote", description="the final think: quote the sentence holding the answer (teaches reading), or only "
+        "name the document (SmolLM2-135M then answered with the title it had searched)")
+    announce_last_search: bool = Field(
+        True, description="the last allowed search's think says it is the last, so the next turn answers")
 
 
 @dataclass
@@ -93,6 +111,58 @@ def answer_doc(passages: Sequence[str], answer: str) -> int | None:
     return None
 
 
+def answer_sentence(passage: str, answer: str) -> tuple[str, str] | None:
+    """(title, sentence) of the first sentence of ``passage`` holding ``answer`` (normalised), else None;
+    a passage whose title holds the answer gives its first sentence. A sentence over ``QUOTE_MAX_CHARS``
+    is cut to a window around the answer.
+
+    >>> answer_sentence("(Title: Paris) Paris is a city. It is the capital of France.", "france")
+    ('Paris', 'It is the capital of France.')
+    """
+    match = _TITLE.match(passage)
+    title, text = (match["title"], passage[match.end():]) if match else ("", passage)
+    needle = f" {normalize_answer(answer)} "
+    if not needle.strip():
+        return None
+    sentences = _SENTENCE_END.split(text)
+    for sentence in sentences:
+        if needle in f" {normalize_answer(sentence)} ":
+            return title, _window(sentence.strip(), answer)
+    if title and needle in f" {normalize_answer(title)} ":  # the page *is* the answer: quote how it begins
+        return title, _window(sentences[0].strip(), answer)
+    return None
+
+
+def _window(sentence: str, answer: str) -> str:
+    """``sentence``, or about ``QUOTE_MAX_CHARS`` of it around ``answer`` with ``…`` where cut."""
+    if len(sentence) <= QUOTE_MAX_CHARS:
+        return sentence
+    at = max(sentence.lower().find(answer.lower()), 0)
+    start = max(0, min(at - QUOTE_MAX_CHARS // 2, len(sentence) - QUOTE_MAX_CHARS))
+    start = sentence.rfind(" ", 0, start) + 1 if start else 0
+    end = sentence.find(" ", start + QUOTE_MAX_CHARS)
+    end = len(sentence) if end < 0 else end
+    return ("… " if start else "") + sentence[start:end] + (" …" if end < len(sentence) else "")
+
+
+def final_think(demo: Demonstration, answer: str, style: str) -> str:
+    """The think before the answer: quote (or name) the passage holding it, the last search's first."""
+    if style == "doc":
+        doc = answer_doc(demo.documents[-1], answer)
+        return GROUNDED_THINK.format(doc=doc, answer=answer) if doc else COMBINED_THINK.format(answer=answer)
+    for docs in reversed(demo.documents):
+        for passage in docs:
+            found = answer_sentence(passage, answer)
+            if found:
+                return QUOTE_THINK.format(title=found[0], sentence=found[1], answer=answer)
+    return COMBINED_THINK.format(answer=answer)
+
+
+def hop_think(title: str, last: bool) -> str:
+    """The think before a sub-question's search."""
+    return HOP_THINK.format(title=title) + (LAST_SEARCH if last else "")
+
+
 def next_query(demo: Demonstration, max_searches: int) -> str | None:
     """The next sub-question: a supporting title not yet among any results, or None to answer now."""
     if not demo.queries:
@@ -129,14 +199,13 @@ def build_demonstrations(
         if not pending:
             break
         for (demo, query), docs in zip(pending, _search_round(engine, pending, config.top_k_documents), strict=True):
-            think = FIRST_THINK if not demo.queries else HOP_THINK.format(title=query)
+            last = config.announce_last_search and len(demo.queries) + 1 == config.max_searches
+            think = (FIRST_THINK + (LAST_SEARCH if last else "")) if not demo.queries else hop_think(query, last)
             demo.turns.append(search_turn(think, query))
             demo.queries.append(query)
             demo.documents.append([d.as_passage() for d in docs])
     for demo in demos:
         gold = demo.example.golden_answers[0]
-        doc = answer_doc(demo.documents[-1], gold)
         demo.grounded = any(answer_doc(docs, gold) is not None for docs in demo.documents)
-        think = GROUNDED_THINK.format(doc=doc, answer=gold) if doc else COMBINED_THINK.format(answer=gold)
-        demo.turns.append(answer_turn(think, gold))
+        demo.turns.append(answer_turn(final_think(demo, gold, config.answer_think), gold))
     return demos
