@@ -34,6 +34,19 @@ def normalize_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def contains_answer(passages: Sequence[str], answers: Sequence[str]) -> bool:
+    """Whether a normalised gold answer occurs as whole words in one of the passages.
+
+    >>> contains_answer(["(Title: Kovani Tesu) Kovani Tesu was born in Bavoru."], ["bavoru"])
+    True
+    >>> contains_answer(["Bavorus is a city of Kesa."], ["Bavoru"])
+    False
+    """
+    targets = [f" {normalize_answer(a)} " for a in answers if normalize_answer(a)]
+    texts = [f" {normalize_answer(p)} " for p in passages]
+    return any(t in text for t in targets for text in texts)
+
+
 def _as_list(golds: str | Sequence[str]) -> list[str]:
     return [golds] if isinstance(golds, str) else list(golds)
 

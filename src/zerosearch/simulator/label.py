@@ -21,7 +21,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Literal
 
-from zerosearch.rewards import normalize_answer
+from zerosearch.rewards import contains_answer, normalize_answer
 from zerosearch.simulator.collect import SearchRecord, write_records
 
 Label = Literal["useful", "noisy"]
@@ -31,19 +31,6 @@ JUDGE_PROMPT = (
     "Question: {question}\n\nSearch results:\n{documents}\n\nDo these search results contain enough information "
     "to answer the question? Reply with yes or no.\nReply:"
 )
-
-
-def contains_answer(passages: Sequence[str], answers: Sequence[str]) -> bool:
-    """Whether a normalised gold answer occurs as whole words in one of the passages.
-
-    >>> contains_answer(["(Title: Kovani Tesu) Kovani Tesu was born in Bavoru."], ["bavoru"])
-    True
-    >>> contains_answer(["Bavorus is a city of Kesa."], ["Bavoru"])
-    False
-    """
-    targets = [f" {normalize_answer(a)} " for a in answers if normalize_answer(a)]
-    texts = [f" {normalize_answer(p)} " for p in passages]
-    return any(t in text for t in targets for text in texts)
 
 
 def _as_label(flag: bool) -> Label:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zerosearch import protocol
 from zerosearch.data.types import QAExample
-from zerosearch.rewards import normalize_answer
+from zerosearch.rewards import contains_answer
 from zerosearch.search.base import Document, SearchEngine, SearchError, SearchRequest
 
 FIRST_THINK = "I need to look this up before answering, so I will search for the question."
@@ -104,9 +104,8 @@ def answer_doc(passages: Sequence[str], answer: str) -> int | None:
     >>> answer_doc(["(Title: A) x", "(Title: B) Paris is big"], "paris")
     2
     """
-    needle = f" {normalize_answer(answer)} "
     for i, passage in enumerate(passages, start=1):
-        if needle.strip() and needle in f" {normalize_answer(passage)} ":
+        if contains_answer([passage], [answer]):
             return i
     return None
 
@@ -121,14 +120,11 @@ def answer_sentence(passage: str, answer: str) -> tuple[str, str] | None:
     """
     match = _TITLE.match(passage)
     title, text = (match["title"], passage[match.end():]) if match else ("", passage)
-    needle = f" {normalize_answer(answer)} "
-    if not needle.strip():
-        return None
     sentences = _SENTENCE_END.split(text)
     for sentence in sentences:
-        if needle in f" {normalize_answer(sentence)} ":
+        if contains_answer([sentence], [answer]):
             return title, _window(sentence.strip(), answer)
-    if title and needle in f" {normalize_answer(title)} ":  # the page *is* the answer: quote how it begins
+    if contains_answer([title], [answer]):  # the page *is* the answer: quote how it begins
         return title, _window(sentences[0].strip(), answer)
     return None
 
@@ -145,7 +141,7 @@ def _window(sentence: str, answer: str) -> str:
     return ("… " if start else "") + sentence[start:end] + (" …" if end < len(sentence) else "")
 
 
-def final_think(demo: Demonstration, answer: str, style: str) -> str:
+def final_think(demo: Demonstration, answer: str, style: Literal["quote", "doc"]) -> str:
     """The think before the answer: quote (or name) the passage holding it, the last search's first."""
     if style == "doc":
         doc = answer_doc(demo.documents[-1], answer)
@@ -156,11 +152,6 @@ def final_think(demo: Demonstration, answer: str, style: str) -> str:
             if found:
                 return QUOTE_THINK.format(title=found[0], sentence=found[1], answer=answer)
     return COMBINED_THINK.format(answer=answer)
-
-
-def hop_think(title: str, last: bool) -> str:
-    """The think before a sub-question's search."""
-    return HOP_THINK.format(title=title) + (LAST_SEARCH if last else "")
 
 
 def next_query(demo: Demonstration, max_searches: int) -> str | None:
@@ -199,8 +190,9 @@ def build_demonstrations(
         if not pending:
             break
         for (demo, query), docs in zip(pending, _search_round(engine, pending, config.top_k_documents), strict=True):
-            last = config.announce_last_search and len(demo.queries) + 1 == config.max_searches
-            think = (FIRST_THINK + (LAST_SEARCH if last else "")) if not demo.queries else hop_think(query, last)
+            think = FIRST_THINK if not demo.queries else HOP_THINK.format(title=query)
+            if config.announce_last_search and len(demo.queries) + 1 == config.max_searches:
+                think += LAST_SEARCH
             demo.turns.append(search_turn(think, query))
             demo.queries.append(query)
             demo.documents.append([d.as_passage() for d in docs])
