@@ -162,6 +162,7 @@ def run_arm_seed(name: str, seed: int, config: DemoConfig) -> dict[str, Any]:
     from zerosearch.evaluation.cost import DEFAULT_USD_PER_1K_QUERIES, search_cost
     from zerosearch.llm.factory import GeneratorConfig, build_generator
     from zerosearch.search.factory import build_engine
+    from zerosearch.taskgraph import report_progress
     from zerosearch.train.build import build_trainer
     from zerosearch.train.config import TrainConfig
     from zerosearch.train.plot import read_metrics
@@ -175,7 +176,7 @@ def run_arm_seed(name: str, seed: int, config: DemoConfig) -> dict[str, Any]:
     if arm.train is not None:
         train = TrainConfig.model_validate(train_config(config, arm, seed))
         trainer = build_trainer(train)
-        trainer.train()
+        trainer.train(on_step=lambda step, _: report_progress(step, train.total_steps, "RL steps"))
         policy = trainer.generator
         rows = read_metrics(train.output_dir / "metrics.jsonl")
         searches = train_searches(rows, config.world.rl.prompts_per_step * config.world.rl.n_samples)
