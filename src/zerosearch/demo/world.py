@@ -321,7 +321,20 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     prompt = out.get("prompt")
     if isinstance(prompt, dict) and isinstance(prompt.get("template"), str) and prompt["template"] != "toy":
         out["prompt"] = {**prompt, "template": _absolute(prompt["template"], base)}
+    policy = out.get("policy")
+    if isinstance(policy, dict):  # a model given as a path next to the world file (hub ids and built-ins stay)
+        if isinstance(policy.get("model"), str):
+            policy = {**policy, "model": _local_model(policy["model"], base)}
+        if isinstance(policy.get("sft"), dict) and isinstance(policy["sft"].get("model"), str):
+            policy = {**policy, "sft": {**policy["sft"], "model": _local_model(policy["sft"]["model"], base)}}
+        out["policy"] = policy
     return out
+
+
+def _local_model(value: str, base: Path) -> str:
+    """``value`` made absolute when it names a directory relative to ``base``; else unchanged (a hub id)."""
+    path = Path(value).expanduser()
+    return str((base / path).resolve()) if not path.is_absolute() and (base / path).is_dir() else value
 
 
 def _absolute(value: str, base: Path) -> str:
