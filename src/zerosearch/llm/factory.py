@@ -45,6 +45,9 @@ class GeneratorConfig(BaseModel):
     concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
     timeout_s: float = Field(60.0, gt=0, description="Deadline of one request, seconds.")
     max_retries: int = Field(3, ge=0, description="Retries on connect errors, timeouts, 429 and 5xx.")
+    system_prompt: str | None = Field(
+        None, description="api 'chat': a system message before each prompt ('' sends an empty one; None: none)."
+    )
 
     @model_validator(mode="after")
     def _check_backend_fields(self) -> GeneratorConfig:
@@ -56,6 +59,8 @@ class GeneratorConfig(BaseModel):
             )
         if self.api_key_env is not None and self.backend != "openai":
             raise ValueError("api_key_env is only used by backend 'openai'")
+        if self.system_prompt is not None and (self.backend != "openai" or self.api != "chat"):
+            raise ValueError("system_prompt is only sent by backend 'openai' with api 'chat'")
         return self
 
 
@@ -74,6 +79,7 @@ def build_generator(config: GeneratorConfig | dict) -> TextGenerator:
             concurrency=config.concurrency,
             timeout_s=config.timeout_s,
             max_retries=config.max_retries,
+            system_prompt=config.system_prompt,
         )
     from zerosearch.llm.transformers_backend import TransformersGenerator
 
