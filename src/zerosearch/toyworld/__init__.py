@@ -11,8 +11,9 @@ results with distractors) does not (``docs/demo.md``).
 
 Modules: ``world`` (made-up people, cities, companies; passages and questions), ``tokenizer``
 (word-level, protocol tags as single tokens), ``model`` (tiny Llama), ``demos`` (imperfect
-demonstrations), ``warmstart`` (policy-token SFT in two stages), ``build`` (all of it into one
-directory), ``simulator`` (a tiny fine-tuned search simulator for the world), ``evaluate``.
+demonstrations and their token rows), ``build`` (all of it into one directory; the warm-start runs
+through ``zerosearch.warmstart.stages``, the staged TRL warm-start every world uses), ``simulator`` (a
+tiny fine-tuned search simulator for the world), ``evaluate``.
 """
 
 from __future__ import annotations
