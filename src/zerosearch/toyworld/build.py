@@ -61,11 +61,12 @@ class ToyBuildConfig(BaseModel):
     model: TinyModelConfig = Field(default_factory=TinyModelConfig)
     demos: DemoMix = Field(default_factory=DemoMix, description="practice counts and the habits stage's mix")
     skills: StageConfig = Field(
-        default_factory=lambda: StageConfig(steps=3000, check_every=250, reading_target=0.95),
+        default_factory=lambda: StageConfig(steps=3000, batch_size=32, check_every=250, reading_target=0.95),
         description="stage 1: correct episodes + practice, until reading passes (this default world, one passage "
         "per person: all kinds read after ~1,000 steps)")
     habits: StageConfig = Field(
-        default_factory=lambda: StageConfig(steps=200, learning_rate=3e-4, warmup_steps=10, log_every=50),
+        default_factory=lambda: StageConfig(steps=200, batch_size=32, learning_rate=3e-4, warmup_steps=10,
+                                            log_every=50),
         description="stage 2: the imperfect DemoMix, fixed steps at a lower learning rate")
     num_threads: int | None = Field(
         1, ge=1, description="torch CPU threads during the warm-start (1 is fastest for this size on a busy CPU)")
