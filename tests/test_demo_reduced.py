@@ -21,12 +21,13 @@ REDUCED = {
     "world": {
         "data": {"build": {
             "world": {"first_names": 12, "last_names": 12, "warmstart_people": 40, "train_people": 40,
-                      "test_people": 30, "kinds": ["born_in", "works_for"]},
-            # searches 30% of the time before RL: RL has to discover that searching pays
-            "demos": {"no_search": 0.7, "top_k": 1, "copy_practice": 300, "read_practice": 1500},
-            "skills": {"steps": 700, "batch_size": 32, "learning_rate": 1e-3, "check_every": 175,
+                      "test_people": 30, "kinds": ["born_in", "works_for"], "layout": "fact", "countries": 6,
+                      "cities_per_country": 4, "companies": 12},
+            # searches about a third of the time before RL: RL has to discover that searching pays
+            "demos": {"no_search": 0.7, "skip_hop": 0.0, "top_k": 1, "copy_practice": 300, "read_practice": 1500},
+            "skills": {"steps": 700, "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 30, "check_every": 50,
                        "reading_target": 0.85},
-            "habits": {"steps": 30, "batch_size": 16},
+            "habits": {"steps": 40, "batch_size": 16, "learning_rate": 3e-4, "warmup_steps": 5},
         }},
         "simulators": {"imitate": {"config": {"top_k": 1, "max_new_tokens": 28}},
                        "hinted": {"config": {"top_k": 1, "max_new_tokens": 28}}},

@@ -199,16 +199,22 @@ def read_questions(config: DemoConfig, split: str, limit: int | None = None, *,
 
 # ---- the policy -----------------------------------------------------------------------------------------
 def warm_start(config: DemoConfig, log: Log = print) -> Path:
-    """Warm the world's policy up on the protocol (toy: the tiny Llama; demonstrations: ``zerosearch sft``)."""
+    """Warm the world's policy up on the protocol (toy: the tiny Llama; demonstrations: ``zerosearch sft``).
+
+    The warm-start is on every arm's critical path, so it takes the cores of workers that sit idle (nothing
+    else ready) while it trains (``taskgraph.spare_workers``)."""
+    from zerosearch.taskgraph import spare_workers
+
     source = config.world.policy.source
+    threads = lambda: 1 + spare_workers()  # noqa: E731
     if source == "toy":
         from zerosearch.toyworld.build import ToyWorldPaths, warm_start_policy
 
-        warm_start_policy(ToyWorldPaths(world_dir(config)), toy_build_config(config), log=log)
+        warm_start_policy(ToyWorldPaths(world_dir(config)), toy_build_config(config), log=log, num_threads=threads)
     elif source == "demonstrations":
         from zerosearch.warmstart import run_warmstart
 
-        run_warmstart(warmstart_config(config), log=log)
+        run_warmstart(warmstart_config(config), log=log, num_threads=threads)
     return policy_dir(config)
 
 
