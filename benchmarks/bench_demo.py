@@ -10,6 +10,11 @@ verdicts, the simulators' quality beside the real engine's and every arm's score
 
     .venv/bin/python benchmarks/bench_demo.py --out runs/demo-bench
     .venv/bin/python benchmarks/bench_demo.py --world hotpotqa --out runs/demo-hotpotqa
+    .venv/bin/python benchmarks/bench_demo.py --finished runs/demo   # judge a finished fresh run (make demo's)
+
+``--finished DIR`` runs nothing: it reads a demo that already ran in DIR (for example the one ``/usr/bin/time
+-v make demo`` timed on a fresh clone) and writes the same figures, provided DIR was built by a single
+invocation that ran every task (a resumed or partly reused demo is refused: it is not a fresh run).
 """
 
 from __future__ import annotations
@@ -28,9 +33,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--world", default="toy", help="toy, hotpotqa or a world YAML file")
     p.add_argument("--out", type=Path, default=None, help="demo output directory (default runs/demo-bench-<world>)")
     p.add_argument("--config", type=Path, default=None, help="YAML of DemoConfig fields merged into the world's")
+    p.add_argument("--finished", type=Path, default=None,
+                   help="a demo output directory built by one fresh invocation: report it instead of running")
     p.add_argument("--result", type=Path, default=None,
                    help="where to write the figures (default: demo.json, or real_text.json for hotpotqa)")
     args = p.parse_args(argv)
+    if args.finished is not None and args.out is not None:
+        p.error("--finished DIR reads DIR; drop --out")
+    args.out = args.finished or args.out
     name = Path(args.world).stem
     args.out = args.out or Path(f"runs/demo-bench-{name}")
     default = {"toy": "demo.json", "hotpotqa": "real_text.json"}.get(name, f"demo_{name}.json")
@@ -47,6 +57,19 @@ def per_seed(arm, decodings: list[str]) -> dict:
             "by_decoding": {d: [s.scores[d].model_dump() for s in arm.seeds] for d in decodings}}
 
 
+def finished_run(out: Path):
+    """The results of a demo that one invocation built from nothing in ``out``; ValueError otherwise."""
+    from zerosearch.demo.results import DemoResults
+
+    results = DemoResults.read(out)
+    timings = json.loads((out / "timings.json").read_text("utf-8"))
+    runs = timings["invocations"]
+    if len(runs) != 1 or set(runs[0]["ran"]) != set(timings["stages"]):
+        raise ValueError(f"{out} was built by {len(runs)} invocations ({[r['ran'] for r in runs]}): not one fresh "
+                         "run; rerun the demo into an empty directory, or drop --finished to run it here")
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     from zerosearch.demo.config import load_demo_config
     from zerosearch.demo.report import terminal_summary
@@ -56,7 +79,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     from zerosearch.demo.claims import judge_claims
 
-    config = load_demo_config(args.config, world=args.world, out=args.out)
     load_start = os.getloadavg()
     lines: list[str] = []
 
@@ -64,7 +86,10 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(line)
         print(line, flush=True)
 
-    results = run_demo(config, log=log)
+    if args.finished is not None:
+        results = finished_run(args.finished)
+    else:
+        results = run_demo(load_demo_config(args.config, world=args.world, out=args.out), log=log)
     stages = results.stages
     quality = results.simulator_quality
     result = {

@@ -77,8 +77,7 @@ def plan(config: DemoConfig) -> list[Task]:
     warm = ("warmstart",) if done is not None else ()
     tasks = [Task("warmstart", (), done)] if done is not None else []
     sims = simulators_needed(config)
-    tasks += [Task(f"simulator:{n}", warm if stages.simulator_needs_policy(config, n) else (),
-                   stages.simulator_dir(config, n) / "manifest.json") for n in sims]
+    tasks += [Task(f"simulator:{n}", (), stages.simulator_dir(config, n) / "manifest.json") for n in sims]
     ordered = sorted(config.selected_arms(), key=lambda a: (a.train is None, A.train_engine_name(a) == "real"))
     for arm in ordered:  # simulated RL arms first (the longest chains), then real-engine RL, then baselines
         engine = A.train_engine_name(arm)

@@ -22,8 +22,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from zerosearch.data.types import QAExample
-from zerosearch.demo.config import DemoConfig
+from zerosearch.demo.config import DemoConfig, merge
 from zerosearch.demo.world import AlignedData, FilesData, ToyData
 
 DATA_RECORD = "data.json"
@@ -246,12 +248,30 @@ def build_world_simulator(config: DemoConfig, name: str, log: Log = print) -> Pa
 
         seeded = spec.config.model_copy(update={"seed": config.seed})
         return build_simulator(world_dir(config), out, seeded, overwrite=True, log=log)
-    raise NotImplementedError("pipeline simulators of non-toy worlds arrive with the general simulator pipeline")
+    return _register_tuned_simulator(spec, out, log)
 
 
-def simulator_needs_policy(config: DemoConfig, name: str) -> bool:
-    """Whether tuning simulator ``name`` runs the warm-started policy (to collect its own queries)."""
-    return config.world.simulators[name].source != "toy"
+def _register_tuned_simulator(spec: Any, out: Path, log: Log) -> Path:
+    """A simulator tuned elsewhere: check its engine settings and record them as the task's manifest."""
+    from zerosearch.search.engine_config import SimulatedEngineConfig
+
+    engine: dict[str, Any] = {}
+    if spec.path is not None:
+        path = Path(spec.path)
+        record = path / "simulator.yaml"
+        if not record.is_file():
+            raise FileNotFoundError(f"{record} not found: a simulator's path must be a `zerosearch simulator sft` "
+                                    "output directory (or give engine.generator instead of path)")
+        engine = dict((yaml.safe_load(record.read_text("utf-8")) or {}).get("engine") or {})
+        engine["generator"] = {**engine.get("generator", {}), "model": str(path.resolve())}
+    engine = merge(engine, spec.engine)
+    engine.pop("kind", None)
+    checked = SimulatedEngineConfig.model_validate(engine).model_dump(mode="json")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / "manifest.json"
+    manifest.write_text(json.dumps({"source": "model", "engine": checked}, indent=2), encoding="utf-8")
+    log(f"simulator served from {checked['generator'].get('base_url') or checked['generator']['model']}")
+    return out
 
 
 def simulator_engine(config: DemoConfig, name: str, seed: int) -> dict[str, Any]:
@@ -263,7 +283,8 @@ def simulator_engine(config: DemoConfig, name: str, seed: int) -> dict[str, Any]
         seeded = spec.config.model_copy(update={"seed": seed})
         return simulator_engine_config(simulator_dir(config, name).resolve(), seeded, device="cpu").model_dump(
             mode="json")
-    raise NotImplementedError("pipeline simulators of non-toy worlds arrive with the general simulator pipeline")
+    manifest = json.loads((simulator_dir(config, name) / "manifest.json").read_text("utf-8"))
+    return {**manifest["engine"], "seed": seed}
 
 
 def measure_quality(config: DemoConfig, names: Sequence[str]) -> dict[str, Any]:
@@ -271,9 +292,10 @@ def measure_quality(config: DemoConfig, names: Sequence[str]) -> dict[str, Any]:
     from zerosearch.search.factory import build_engine
     from zerosearch.toyworld.simulator import load_world, measure, simulator_engine_config
 
-    specs = {n: config.world.simulators[n] for n in names}
-    if not all(s.source == "toy" for s in specs.values()):
-        raise NotImplementedError("pipeline simulators of non-toy worlds arrive with the general simulator pipeline")
+    specs = {n: config.world.simulators[n] for n in names if config.world.simulators[n].source == "toy"}
+    if not specs:  # tuned elsewhere: `zerosearch simulator evaluate` measures those on the user's records
+        return {"note": "simulators tuned before the experiment are not measured by the demo; use "
+                "`zerosearch simulator evaluate`", "table": {}}
     world = load_world(world_dir(config))
     real = build_engine(parse_engine(real_engine_config(config)))
     engines = {n: build_engine(simulator_engine_config(simulator_dir(config, n).resolve(), s.config, device="cpu"))

@@ -126,15 +126,26 @@ class ToySimulator(_Strict):
     config: ToySimulatorConfig = Field(default_factory=ToySimulatorConfig)
 
 
-class PipelineSimulator(_Strict):
-    """A simulator tuned by ``zerosearch.simulator`` from a pretrained causal LM on the world's training
-    questions (collect -> label -> build -> SFT -> evaluate)."""
+class TunedSimulator(_Strict):
+    """A simulator tuned before the experiment: a ``zerosearch simulator sft`` output directory (its
+    ``simulator.yaml`` says how to serve it), or any simulated-engine settings, for example a released
+    simulator behind an OpenAI-compatible server. The demo serves it; it does not train it."""
 
-    source: Literal["pipeline"] = "pipeline"
-    config: dict[str, Any] = Field(default_factory=dict, description="zerosearch.simulator pipeline settings")
+    source: Literal["model"] = "model"
+    path: str | None = Field(None, description="a `zerosearch simulator sft` output directory (relative to the "
+                             "world file); its simulator.yaml engine section is the starting point")
+    engine: dict[str, Any] = Field(default_factory=dict, description="zerosearch.search.SimulatedEngineConfig "
+                                   "fields merged over the path's (e.g. generator: {backend: llamacpp})")
+
+    @model_validator(mode="after")
+    def _needs_a_model(self) -> TunedSimulator:
+        if self.path is None and not self.engine.get("generator"):
+            raise ValueError("a simulator with source: model needs path (a `zerosearch simulator sft` output "
+                             "directory) or engine.generator (a model or a server)")
+        return self
 
 
-SimulatorSpec = Annotated[ToySimulator | PipelineSimulator, Field(discriminator="source")]
+SimulatorSpec = Annotated[ToySimulator | TunedSimulator, Field(discriminator="source")]
 
 
 # ---- rollout, RL, evaluation, arms --------------------------------------------------------------------
@@ -328,6 +339,11 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         if isinstance(policy.get("sft"), dict) and isinstance(policy["sft"].get("model"), str):
             policy = {**policy, "sft": {**policy["sft"], "model": _local_model(policy["sft"]["model"], base)}}
         out["policy"] = policy
+    simulators = out.get("simulators")
+    if isinstance(simulators, dict):  # a tuned simulator's directory, next to the world file
+        out["simulators"] = {name: {**spec, "path": _absolute(spec["path"], base)}
+                             if isinstance(spec, dict) and isinstance(spec.get("path"), str) else spec
+                             for name, spec in simulators.items()}
     return out
 
 
