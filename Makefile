@@ -12,7 +12,7 @@ VERL_VENV := .venv-verl
 VERL_BIN := $(VERL_VENV)/bin
 VERL_STAMP := $(VERL_VENV)/.zerosearch-verl-installed
 
-.PHONY: demo test test-main test-verl verl-env lint install clean llama-server
+.PHONY: demo test test-main test-verl verl-env lint install clean gpu-wheels llama-server
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,25 @@ test-main: $(STAMP) $(LLAMACPP_STAMP) $(LLAMA_SERVER) lint
 # ZEROSEARCH_REQUIRE_VERL=1: a missing or wrong verl is an error here, never a silent skip.
 test-verl: $(VERL_STAMP)
 	ZEROSEARCH_REQUIRE_VERL=1 $(VERL_BIN)/python -m pytest tests/verl
+
+# Wheels for the lent GPU machine (docs/gpu.md): what its image lacks (benchmarks/gpu_image_packages.txt), pinned
+# in benchmarks/gpu_wheels.txt, for its CPython 3.12 on manylinux x86-64; no dependencies are resolved (the list
+# names them). benchmarks/gpu_check.sh installs them there with --no-index --no-deps. The device tool carries at
+# most 64 MiB per call, working tree included, so the wheels must stay under 60 MiB.
+GPU_WHEEL_DIR := .whl
+GPU_WHEEL_LIMIT_MIB := 60
+GPU_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64
+gpu-wheels:
+	rm -rf $(GPU_WHEEL_DIR) && mkdir -p $(GPU_WHEEL_DIR)
+	grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$$' benchmarks/gpu_wheels.txt | xargs $(PYTHON) -m pip download \
+		--quiet --no-deps --only-binary=:all: --implementation cp --python-version 312 \
+		$(addprefix --platform ,$(GPU_PLATFORMS)) -d $(GPU_WHEEL_DIR)
+	@ls -l $(GPU_WHEEL_DIR)/*.whl | awk '{printf "  %8.1f KiB  %s\n", $$5 / 1024, $$9}'
+	@total=$$(cat $(GPU_WHEEL_DIR)/*.whl | wc -c); count=$$(ls $(GPU_WHEEL_DIR)/*.whl | wc -l); \
+	pinned=$$(grep -c -v -e '^[[:space:]]*#' -e '^[[:space:]]*$$' benchmarks/gpu_wheels.txt); \
+	echo "gpu-wheels: $$count wheels ($$pinned pinned), $$total bytes ($$((total / 1048576)).$$(( (total % 1048576) * 10 / 1048576 )) MiB) in $(GPU_WHEEL_DIR)/, limit $(GPU_WHEEL_LIMIT_MIB) MiB"; \
+	test $$count -eq $$pinned || { echo "gpu-wheels: expected one wheel per pinned line" >&2; exit 1; }; \
+	test $$total -le $$(( $(GPU_WHEEL_LIMIT_MIB) * 1048576 )) || { echo "gpu-wheels: over $(GPU_WHEEL_LIMIT_MIB) MiB" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) $(VERL_VENV) $(LLAMACPP_HOME) .pytest_cache .ruff_cache

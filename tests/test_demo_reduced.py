@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import pytest
 
-from zerosearch.demo.config import DemoConfig
+from zerosearch.demo.config import DemoConfig, merge
 from zerosearch.demo.results import DemoResults
 from zerosearch.demo.runner import run_demo
+from zerosearch.demo.world import load_world_data
 
 REDUCED = {
-    "steps": 15, "rl_seeds": 1, "workers": 2, "arms": ["before_rl", "rl_real"], "test_questions": 60,
+    "workers": 2, "arms": ["before_rl", "rl_real"],
     "world": {
-        "world": {"first_names": 12, "last_names": 12, "warmstart_people": 40, "train_people": 40,
-                  "test_people": 30, "kinds": ["born_in", "works_for"]},
-        # searches 30% of the time before RL: RL has to discover that searching pays
-        "demos": {"no_search": 0.7, "top_k": 1, "copy_practice": 300, "read_practice": 1500},
-        "skills": {"steps": 700, "batch_size": 32, "learning_rate": 1e-3, "check_every": 175,
-                   "reading_target": 0.85},
-        "habits": {"steps": 30, "batch_size": 16},
+        "data": {"build": {
+            "world": {"first_names": 12, "last_names": 12, "warmstart_people": 40, "train_people": 40,
+                      "test_people": 30, "kinds": ["born_in", "works_for"], "layout": "fact", "countries": 6,
+                      "cities_per_country": 4, "companies": 12},
+            # searches about a third of the time before RL: RL has to discover that searching pays
+            "demos": {"no_search": 0.7, "skip_hop": 0.0, "top_k": 1, "copy_practice": 300, "read_practice": 1500},
+            "skills": {"steps": 700, "batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 30, "check_every": 50,
+                       "reading_target": 0.85},
+            "habits": {"steps": 40, "batch_size": 16, "learning_rate": 3e-4, "warmup_steps": 5},
+        }},
+        "simulators": {"imitate": {"config": {"top_k": 1, "max_new_tokens": 28}},
+                       "hinted": {"config": {"top_k": 1, "max_new_tokens": 28}}},
+        "rollout": {"max_turns": 1, "top_k": 1},
+        "rl": {"steps": 15, "seeds": 1, "prompts_per_step": 8, "n_samples": 8, "val_questions": 30,
+               "validate_every": 5, "learning_rate": 5e-4},
+        "evaluation": {"test_questions": 60},
     },
-    "simulator": {"recipe": "imitate", "top_k": 1},
-    "hinted_simulator": {"recipe": "hinted", "top_k": 1},
-    "rl": {"prompts_per_step": 8, "n_samples": 8, "val_questions": 30, "validate_every": 5,
-           "learning_rate": 5e-4},
 }
 MARGIN = 0.15
 # ~2 min on two idle cores; the suite's 300 s default is too tight when other jobs share the machine
@@ -38,7 +44,8 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoConfig, DemoResults, list[str]]:
-    config = DemoConfig.model_validate({**REDUCED, "out": tmp_path_factory.mktemp("demo")})
+    config = DemoConfig.model_validate(merge({"world": load_world_data("toy")},
+                                             {**REDUCED, "out": str(tmp_path_factory.mktemp("demo"))}))
     lines: list[str] = []
     return config, run_demo(config, log=lines.append), lines
 
@@ -61,8 +68,8 @@ def test_results_json_is_complete_and_names_existing_files(demo) -> None:
         assert (config.out / arm.records).is_file() and len(arm.episodes) == 3
         assert all((config.out / p).is_file() for p in arm.metrics_jsonl + arm.curves_png)
     rl = again.arm("rl_real")
-    assert rl.kind == "rl" and rl.train_engine == "bm25" and len(rl.metrics_jsonl) == 1 and rl.seeds[0].run_dir
-    assert again.noise_schedule["p"][0] == 0.0 and len(again.noise_schedule["p"]) == config.steps + 1
+    assert rl.kind == "rl" and rl.train_engine == "real" and len(rl.metrics_jsonl) == 1 and rl.seeds[0].run_dir
+    assert again.noise_schedule["p"][0] == 0.0 and len(again.noise_schedule["p"]) == config.world.rl.steps + 1
     assert set(again.stages) == {"warmstart", "arm:before_rl:0", "arm:rl_real:0"}
     assert again.peak_rss_mib and again.peak_rss_mib < 4096
 

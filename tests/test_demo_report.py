@@ -66,7 +66,7 @@ def _arm(name: str, greedy: list[float], sampled: list[float], *, shadow: float 
     return Arm(
         name=name, title=TITLES[name], kind="rl" if rl else "baseline",
         train_engine={"rl_real": "bm25"}.get(name, "simulator" if rl else None),
-        seeds=[SeedResult(seed=i, greedy=_scores(g), sampled=_scores(s))
+        seeds=[SeedResult(seed=i, scores={"greedy": _scores(g), "sampled": _scores(s)})
                for i, (g, s) in enumerate(zip(greedy, sampled, strict=True))],
         records=f"{name}/records.jsonl",
         metrics_jsonl=[f"{name}/seed{i}/metrics.jsonl" for i in range(len(greedy))] if rl else [],

@@ -28,6 +28,9 @@ from zerosearch.llm.openai_backend import OpenAIGenerator
         ({"dtype": "fp8"}, "dtype"),
         ({"batch_size": 0}, "batch_size"),
         ({"temperature": 0.5}, "Extra inputs are not permitted"),
+        ({"system_prompt": ""}, "system_prompt is only sent by backend 'openai' with api 'chat'"),
+        ({"backend": "openai", "base_url": "http://h:1", "api": "completions", "system_prompt": "x"},
+         "system_prompt is only sent"),
     ],
 )
 def test_bad_configs_are_rejected_with_a_reason(fields, message):
@@ -55,6 +58,19 @@ def test_openai_config_builds_a_client_with_its_settings(monkeypatch):
     monkeypatch.delenv("ZS_TEST_KEY")
     with pytest.raises(ValueError, match="ZS_TEST_KEY"):
         build_generator(config)
+
+
+def test_an_empty_system_prompt_is_sent_as_an_empty_system_message():
+    """'' is not None: the reference's simulators expect an empty system message (a chat template would
+    otherwise write its default one)."""
+    from zerosearch.llm.base import SamplingParams
+
+    params = SamplingParams(max_new_tokens=4)
+    empty = build_generator({"backend": "openai", "model": "m", "base_url": "http://h:1", "system_prompt": ""})
+    assert empty._body("q", params, 0)["messages"] == [{"role": "system", "content": ""},
+                                                        {"role": "user", "content": "q"}]
+    none = build_generator({"backend": "openai", "model": "m", "base_url": "http://h:1"})
+    assert none._body("q", params, 0)["messages"] == [{"role": "user", "content": "q"}]
 
 
 @pytest.mark.slow

@@ -144,3 +144,25 @@ def test_mixed_precision_is_checked(tmp_path):
         SFTRunConfig(output_dir=tmp_path, mixed_precision="fp8")
     with pytest.raises(ValueError, match="keeps float32 weights; set dtype: float32"):
         SFTRunConfig(output_dir=tmp_path, mixed_precision="bf16", dtype="bfloat16")
+
+
+def test_length_buckets_batch_rows_of_similar_length_in_a_shuffled_order(tmp_path, tokenizer):
+    """``length_buckets``: every batch holds rows of similar length, an epoch covers every row once, and the run
+    trains and is seeded like the default order."""
+    from zerosearch.sft.data import SFTDataError, length_bucketed_order
+
+    lengths = [5 + (i % 4) * 40 for i in range(64)]  # four length classes, interleaved
+    order = length_bucketed_order(lengths, batch_size=8, batches=16, seed=1, window=8)
+    batches = [order[i : i + 8] for i in range(0, len(order), 8)]
+    assert all(len({lengths[i] for i in b}) == 1 for b in batches)  # one length class per batch
+    assert sorted(order[:64]) == list(range(64)) and sorted(order[64:]) == list(range(64))
+    assert order[:64] != order[64:]  # each epoch is reshuffled
+    with pytest.raises(SFTDataError, match="cannot fill one batch"):
+        length_bucketed_order([3, 4], batch_size=8, batches=1)
+    with pytest.raises(ValueError, match="at most one"):
+        _config(tmp_path, group_by_length=True, length_buckets=True)
+    for name in ("a", "b"):
+        result = run_sft(_config(tmp_path, name, max_steps=20, length_buckets=True), PAIRS,
+                         model=build_tiny_llama(tokenizer, SHAPE), tokenizer=tokenizer, log=lambda _: None)
+        assert result.steps == 20 and result.loss_after < result.loss_before
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from zerosearch.taskgraph import Task, TaskGraphError, check_graph, run_task_graph
+from zerosearch.taskgraph import (
+    Task,
+    TaskGraphError,
+    check_graph,
+    report_progress,
+    run_task_graph,
+    spare_workers,
+)
 
 
 def record_times(name: str, directory: str) -> dict[str, float]:
@@ -23,6 +30,29 @@ def record_times(name: str, directory: str) -> dict[str, float]:
     times = {"start": start, "end": time.time()}
     (Path(directory) / f"{name}.json").write_text(json.dumps(times))
     return times
+
+
+def reporting(name: str) -> dict[str, int]:
+    """A worker's task that reports 8 steps of progress and notes how many workers sat idle meanwhile."""
+    spare = []
+    for step in range(1, 9):
+        time.sleep(0.6 if name == "long" else 0.05)
+        report_progress(step, 8)
+        spare.append(spare_workers())
+    return {"max_spare": max(spare), "last_spare": spare[-1]}
+
+
+def test_progress_reaches_the_log_once_per_quarter_with_an_eta_and_idle_workers_are_offered() -> None:
+    """The long task reports every step; the log shows it at 25/50/75% only, with an ETA; once the short task
+    is done and nothing else is ready, the long task sees one spare worker."""
+    lines: list[str] = []
+    records = run_task_graph([Task("long"), Task("short")], reporting, 2, lines.append)
+    shown = [line for line in lines if line.startswith("  long:")]
+    assert [line.split("(")[1].split(")")[0] for line in shown] == ["25%", "50%", "75%"], lines
+    assert all("ETA" in line and "/8 steps" in line for line in shown)
+    assert records["long"]["last_spare"] == 1 and records["short"]["max_spare"] == 0
+    report_progress(1, 2)  # outside a worker: nothing to report to, no error
+    assert spare_workers() == 0
 
 
 def test_dependants_start_after_their_dependencies_end_on_two_workers(tmp_path: Path) -> None:

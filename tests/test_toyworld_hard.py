@@ -95,3 +95,54 @@ def test_simulator_budget_must_hold_k_passages():
     with pytest.raises(ValueError, match="max_new_tokens 32 cannot hold top_k 3"):
         sim.SimulatorConfig(top_k=3)
     assert sim.SimulatorConfig(top_k=3, max_new_tokens=3 * sim.TOKENS_PER_PASSAGE).top_k == 3
+
+
+# ---- the fact layout: one passage per fact, every answer the last word of the first result ------------------
+FACT = HARD.model_copy(update={"layout": "fact"})
+
+
+@pytest.fixture(scope="module")
+def fact_world():
+    return generate_world(FACT)
+
+
+@pytest.fixture(scope="module")
+def fact_engine(fact_world, tmp_path_factory) -> BM25SearchEngine:
+    paths = ToyWorldPaths(tmp_path_factory.mktemp("fact") / "world")
+    write_world_files(fact_world, paths)
+    return BM25SearchEngine(paths.corpus, progress=False)
+
+
+def _last_word(text: str) -> str:
+    return text.rstrip(".").split()[-1]
+
+
+def test_fact_layout_puts_every_next_hop_and_answer_last_in_the_first_result(fact_world, fact_engine):
+    """Two passages per person; the first search names the fact (``A B born``); BM25 ranks that fact's passage
+    first, and every hop's next query, and the answer, is the last word of the first result."""
+    assert len(fact_world.passages()) == 2 * len(fact_world.people) + len(fact_world.cities) + len(
+        fact_world.companies)
+    people = {p.id: p for p in fact_world.people}
+    for q in fact_world.questions("test"):
+        person, kind = people[q.metadata["person"]], q.metadata["kind"]
+        queries = fact_world.hop_queries(person, kind)
+        assert queries[0] == f"{person.name} {'born' if kind in ('born_in', 'birth_country') else 'works'}"
+        for query, following in zip(queries, [*queries[1:], q.golden_answers[0]], strict=True):
+            docs = fact_engine.search([SearchRequest(query, top_k=3)])[0].documents
+            assert _last_word(docs[0].text) == following, (query, [d.text for d in docs])
+
+
+def test_fact_layout_demonstrations_and_practice_follow_the_same_rule(fact_world, fact_engine):
+    mix = DemoMix(no_search=0.0, wrong_doc=0.0, skip_hop=0.0, top_k=3, copy_practice=20, read_practice=40)
+    demos = build_demonstrations(fact_world, fact_world.questions("warmstart"), fact_engine, read_template(), mix)
+    assert {d.behaviour for d in demos} == {"correct", "copy_practice", "read_practice"}
+    for demo in demos:
+        searches = [s.text.split()[1:-1] for s in demo.segments if s.policy and s.text.startswith("<search>")]
+        blocks = [s.text for s in demo.segments if "<information>" in s.text]
+        following = [*(" ".join(q) for q in searches[1:]), demo.answer] if blocks else []  # copy practice: none
+        for block, nxt in zip(blocks, following, strict=True):  # the last word of Doc 1, BM25's or made up
+            first = block.split("Doc 1: ")[1].split("\n")[0].removesuffix("</information>")
+            assert _last_word(first) == nxt, (demo.behaviour, block)
+            assert block.count("Doc ") == 3
+        if searches:  # the first search is the name asked about and the fact's word
+            assert len(searches[0]) == 3 and " ".join(searches[0][:2]) in demo.example.question

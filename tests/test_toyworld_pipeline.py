@@ -15,16 +15,18 @@ import pytest
 from zerosearch.toyworld import ToyBuildConfig, build_toy_world
 from zerosearch.toyworld.demos import DemoMix
 from zerosearch.toyworld.model import TinyModelConfig
-from zerosearch.toyworld.warmstart import WarmStartConfig
 from zerosearch.toyworld.world import WorldConfig
+from zerosearch.warmstart.stages import StageConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ToyBuildConfig(
     world=WorldConfig(first_names=10, last_names=10, warmstart_people=60, train_people=20, test_people=20),
     model=TinyModelConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
     demos=DemoMix(copy_practice=100, read_practice=100),
-    skills=WarmStartConfig(steps=80, batch_size=16, learning_rate=3e-3, warmup_steps=10, log_every=40),
-    habits=WarmStartConfig(steps=20, batch_size=16, learning_rate=3e-4, warmup_steps=5, log_every=10),
+    skills=StageConfig(steps=80, batch_size=16, learning_rate=3e-3, warmup_steps=10, log_every=40, check_every=40),
+    # 40, not 20: with 20 steps of the TRL run the policy's first token stayed undecided between <search>, <answer>
+    # and names (sampled episodes answered 0.23-0.36 of the time, measured)
+    habits=StageConfig(steps=40, batch_size=16, learning_rate=3e-4, warmup_steps=5, log_every=10),
     num_threads=1,
 )
 
@@ -51,7 +53,8 @@ def test_build_writes_every_file_and_lowers_the_loss(built):
     assert all(0.0 <= v <= 1.0 for v in ws["reading"].values())
     assert isinstance(ws["passed_reading"], bool)
     assert ws["skills"]["steps"] == 80 or ws["passed_reading"]  # it only stops early when reading passes
-    assert ws["habits"]["steps"] == 20
+    assert [c["step"] for c in ws["skills"]["reading_checks"]][:1] == [40] and ws["habits"]["steps"] == 40
+    assert (built.root / "stages" / "skills" / "model.safetensors").is_file()  # the skills stage's model
     # the habits stage (60% guesses) makes the policy search less often than the skills stage left it
     assert 0.0 <= ws["search_probability"] < ws["skills"]["search_probability"] <= 1.0
     stages = [json.loads(line)["stage"] for line in built.demonstrations.read_text().splitlines()]
@@ -123,56 +126,6 @@ def test_two_rl_steps_run_from_the_toy_config(built, tmp_path, algo):
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2]
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000  # logging.plot is on by default
-
-
-def _checks_and_model(built):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from zerosearch.search.bm25 import BM25SearchEngine
-    from zerosearch.toyworld.build import read_template
-    from zerosearch.toyworld.demos import build_demonstrations
-    from zerosearch.toyworld.world import generate_world
-
-    world = generate_world(SMALL.world.model_copy(update={"seed": 0}))
-    correct = DemoMix(no_search=0.0, wrong_doc=0.0, skip_hop=0.0, copy_practice=0, read_practice=0)
-    engine = BM25SearchEngine(built.corpus, progress=False)
-    checks = build_demonstrations(world, world.questions("train"), engine, read_template(), correct)
-    tokenizer = AutoTokenizer.from_pretrained(built.policy)
-    return checks, AutoModelForCausalLM.from_pretrained(built.policy), tokenizer
-
-
-def test_reading_check_targets_the_answer_and_batching_does_not_change_it(built):
-    """The checked token is the gold answer, and left-to-right padding in batches changes no verdict."""
-    from zerosearch.toyworld.warmstart import _answer_prefix, reading_accuracy
-
-    checks, model, tokenizer = _checks_and_model(built)
-    answer_open = tokenizer.convert_tokens_to_ids("<answer>")
-    for demo in checks:
-        prefix, target = _answer_prefix(demo, tokenizer, answer_open)
-        assert tokenizer.convert_ids_to_tokens(target) == demo.example.golden_answers[0]
-        assert prefix[-1] == answer_open
-    batched = reading_accuracy(model, tokenizer, checks, batch_size=64)
-    one_by_one = reading_accuracy(model, tokenizer, checks, batch_size=1)
-    assert batched == one_by_one
-    assert set(batched) == {"born_in", "works_for", "birth_country"}
-
-
-def test_warm_start_stops_at_the_first_passing_reading_check(built):
-    from zerosearch.toyworld.model import build_tiny_llama
-    from zerosearch.toyworld.warmstart import warm_start
-
-    checks, model, tokenizer = _checks_and_model(built)
-    demos = checks[:16]
-    config = WarmStartConfig(steps=6, batch_size=4, learning_rate=1e-4, warmup_steps=1, check_every=2)
-    passing = warm_start(model, tokenizer, demos, config.model_copy(update={"reading_target": 0.0}),
-                         log=lambda _: None, checks=checks[:8])
-    assert passing.passed_reading is True and passing.steps == 2 and [c["step"] for c in passing.checks] == [2]
-    untrained = build_tiny_llama(tokenizer, SMALL.model)  # reads at chance: cannot reach 1.0 on 60 checks
-    failing = warm_start(untrained, tokenizer, demos, config.model_copy(update={"reading_target": 1.0}),
-                         log=lambda _: None, checks=checks)
-    assert failing.passed_reading is False and failing.steps == 6 and [c["step"] for c in failing.checks] == [2, 4, 6]
-    unchecked = warm_start(model, tokenizer, demos, config, log=lambda _: None)
-    assert unchecked.passed_reading is None and unchecked.steps == 6 and not unchecked.checks
 
 
 def test_build_cli_refuses_a_non_empty_directory_with_exit_2(built, capsys):

@@ -98,6 +98,20 @@ def test_paper_config_is_the_reference_reinforce_recipe():
     assert factor(warmup - 1) < 1.0 and factor(warmup) == 1.0
 
 
+def test_paper_config_points_at_a_released_simulator_with_two_overrides():
+    """docs/gpu.md: the same recipe against a released ZeroSearch simulator served over a chat API."""
+    config = load_config(ROOT / "configs" / "zerosearch_reinforce_paper.yaml",
+                         {"engine.mode": "finetuned", "engine.prompt_style": "reference",
+                          "engine.generator.model": "Simulation_LLM_google_14B"})
+    engine = config.engine
+    assert (engine.mode, engine.prompt_style, engine.max_new_tokens) == ("finetuned", "reference", 600)
+    assert engine.generator.system_prompt == ""  # the reference's empty system message
+    assert load_config(ROOT / "configs" / "zerosearch_reinforce_paper.yaml").engine.prompt_style == "ours"
+    with pytest.raises(ConfigError, match="validation never shows the engine the gold answers"):
+        load_config(ROOT / "configs" / "zerosearch_reinforce_paper.yaml",
+                    {"engine.mode": "finetuned", "engine.prompt_style": "reference", "validation.engine": None})
+
+
 def test_sum_norm_needs_a_constant_scale():
     """verl divides seq-mean-token-sum-norm by a fixed length; a per-batch padded width changed every step."""
     mode = {"policy_loss": {"loss_agg_mode": "seq-mean-token-sum-norm"}}

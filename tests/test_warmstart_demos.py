@@ -166,6 +166,24 @@ def test_masked_in_ids_decode_to_the_policy_text_and_the_rest_to_prompt_and_info
         assert mask[: len(tok.prompt_ids(demo.example.question))] == [0] * len(tok.prompt_ids(demo.example.question))
 
 
+def test_reading_check_finds_the_answer_after_the_policys_answer_tag_with_a_subword_tokenizer(demos, tokenizer):
+    """The teacher-forced reading check (``zerosearch.warmstart.reading``) is general: on SmolLM2's subword
+    rows, whose chat prompt also mentions ``<answer>``, the checked token is the gold answer's first token,
+    right after the answer tag the policy wrote."""
+    from zerosearch.warmstart.reading import answer_prefix, blank_ids, tag_ids
+
+    tok = ProtocolTokenizer(tokenizer)
+    answer = tag_ids(tokenizer, protocol.ANSWER_OPEN)
+    rows = [tok.tokenize(demo) for demo in demos]
+    blank = blank_ids(tokenizer, rows)  # SmolLM2 writes " 1999" as a lone space, then digits
+    for demo, row in zip(demos, rows, strict=True):
+        prefix, target = answer_prefix(row["input_ids"], answer, row["completion_mask"], blank)
+        gold = demo.example.golden_answers[0]
+        assert gold.startswith(tokenizer.decode([target]).strip()) and tokenizer.decode([target]).strip()
+        assert tokenizer.decode(prefix).rstrip().endswith(protocol.ANSWER_OPEN)
+        assert len(prefix) > len(tok.prompt_ids(demo.example.question))  # not the instruction's mention
+
+
 class ReplayPolicy(TransformersGenerator):
     """The real generator whose turns are the demonstrations' texts (round r -> turn r of the row's demo)."""
 

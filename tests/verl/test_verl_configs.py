@@ -54,7 +54,7 @@ def compose_launch(*overrides: str):
 def test_the_config_groups_are_all_there():
     assert MODELS == ["llama3.2-3b", "llama3.2-3b-instruct", "qwen2.5-3b", "qwen2.5-3b-instruct", "qwen2.5-7b",
                       "qwen2.5-7b-instruct"]
-    assert ALGOS == ["grpo", "ppo", "reinforce_pp"]
+    assert ALGOS == ["grpo", "ppo", "reinforce", "reinforce_pp"]
     assert CLUSTERS == ["1node_8gpu", "2node_8gpu"]
 
 

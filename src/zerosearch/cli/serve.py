@@ -3,6 +3,8 @@
     zerosearch serve --engine bm25 --corpus data/wiki18.jsonl
     zerosearch serve --engine simulated --model smollm2-135m-instruct --max-new-tokens 200
     zerosearch serve --engine simulated --model Qwen/Qwen2.5-7B-Instruct --backend openai --url http://127.0.0.1:8001/v1
+    zerosearch serve --engine simulated --backend openai --url http://127.0.0.1:8001 \
+        --model Simulation_LLM_google_14B --simulator-mode finetuned --prompt-style reference   # a released simulator
     zerosearch serve --config serve.yaml --port 9000 --token "$TOKEN"
 
 Then point Search-R1 / verl at ``http://127.0.0.1:8000/retrieve``. Heavy imports happen inside ``main``.
@@ -37,6 +39,11 @@ def main(
     url: Annotated[str | None, typer.Option(help="remote: endpoint URL; simulated: OpenAI-compatible base URL")] = None,
     backend: Annotated[str | None, typer.Option(help="simulated: transformers | openai")] = None,
     device: Annotated[str | None, typer.Option(help="simulated: torch device (transformers backend)")] = None,
+    simulator_mode: Annotated[str | None, typer.Option(
+        help="simulated: prompt (instruction model, one-shot example) | finetuned (an SFT-ed simulator)")] = None,
+    prompt_style: Annotated[str | None, typer.Option(
+        help="simulated: ours | reference (the ZeroSearch reference's fine-tuned format, for its released "
+        "simulators; needs --simulator-mode finetuned and questions + answers with every search)")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="simulated: token budget for the k documents")] = None,
     temperature: Annotated[float | None, typer.Option(help="simulated: sampling temperature")] = None,
     noise_probability: Annotated[float | None, typer.Option(help="simulated: default chance of a noisy draw")] = None,
@@ -68,7 +75,8 @@ def main(
     from zerosearch.service import create_app, run_server
 
     engine_flags = {"corpus": corpus, "index_dir": index_dir, "model": model, "url": url, "backend": backend,
-                    "device": device, "max_new_tokens": max_new_tokens, "temperature": temperature,
+                    "device": device, "mode": simulator_mode, "prompt_style": prompt_style,
+                    "max_new_tokens": max_new_tokens, "temperature": temperature,
                     "noise_probability": noise_probability, "seed": seed}
     service_flags = {
         "host": host, "port": port, "token": token, "max_queries_per_request": max_queries,

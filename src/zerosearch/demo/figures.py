@@ -21,7 +21,7 @@ from zerosearch.train.plot import series
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: (metric key, panel title) of the overlay of RL arms.
 CURVE_PANELS = (("rollout/reward", "training reward (training engine)"),
-                ("val/em", "held-out EM during training (real engine, greedy)"))
+                ("val/{metric}", "held-out {label} during training (real engine, greedy)"))
 SHADOW_KEY = "shadow/train_hit_real_miss"
 
 
@@ -79,9 +79,10 @@ def _overlay(runs: Sequence[RunCurves], keys: Sequence[tuple[str, str]], *, hlin
     return data_uri(png_bytes(fig))
 
 
-def training_curves(runs: Sequence[RunCurves]) -> str | None:
-    """RL arms overlaid: training reward and held-out EM per step; None when no run logged either."""
-    return _overlay(runs, CURVE_PANELS)
+def training_curves(runs: Sequence[RunCurves], metric: str = "em") -> str | None:
+    """RL arms overlaid: training reward and the held-out ``metric`` per step; None when no run logged either."""
+    panels = [(key.format(metric=metric), title.format(label=metric.upper())) for key, title in CURVE_PANELS]
+    return _overlay(runs, panels)
 
 
 def shadow_curves(runs: Sequence[RunCurves], limit: float) -> str | None:

@@ -126,7 +126,9 @@ def _header(results: DemoResults, claims: list[Claim], files: RunFiles) -> str:
         items = "".join(f"<li>{esc(m)}</li>" for m in files.missing)
         missing = (f'<div class="warning"><b>Files named in {RESULTS_FILE} that could not be read:</b>'
                    f"<ul>{items}</ul></div>")
-    return (f"<header><h1>ZeroSearch in miniature: the arms side by side</h1>"
+    title = ("ZeroSearch in miniature: the arms side by side" if results.world.name == "toy"
+             else f"ZeroSearch, world {results.world.name}: the arms side by side")
+    return (f"<header><h1>{esc(title)}</h1>"
             f'<p class="takeaway">{esc(takeaway(results, claims))}</p>'
             f'<p class="note">{esc(results.world.description)} — {results.world.test_questions} held-out questions, '
             f"every arm evaluated with the real engine (top-{results.world.top_k}).</p>"
@@ -138,10 +140,11 @@ def _table_section(results: DemoResults, files: RunFiles) -> Raw:
                                               usd_per_1k=results.usd_per_1k))
              if files.records else sections.note("no evaluation records could be read"))
     return section("table", "Held-out results (real engine)", sections.arms_table(results),
-                   sections.note("Means over seeds; with 2+ seeds the range is shown below the mean. Greedy and "
-                                 "sampled decoding on the same questions."),
-                   Raw("<details><summary>Per dataset, paper layout (headline seed, greedy; the evaluation harness's "
-                       f"table)</summary>{paper}</details>"))
+                   sections.note("Means over seeds; with 2+ seeds the range is shown below the mean. Decodings: "
+                                 f"{', '.join(results.decodings)} (greedy: T=0; sampled: one episode per question at "
+                                 "T=1), on the same questions."),
+                   Raw(f"<details><summary>Per dataset, paper layout (headline seed, {results.decodings[0]}; the "
+                       f"evaluation harness's table)</summary>{paper}</details>"))
 
 
 def _curves_section(results: DemoResults, files: RunFiles) -> Raw:
@@ -150,7 +153,8 @@ def _curves_section(results: DemoResults, files: RunFiles) -> Raw:
         + "".join(sections.figure(uri, caption) for caption, uri in files.curves[arm.name]) + "</details>"
         for arm in results.arms if files.curves.get(arm.name))
     return section("curves", "Training curves",
-                   sections.figure(figures.training_curves(files.runs), "RL arms: training reward and held-out EM"),
+                   sections.figure(figures.training_curves(files.runs, results.metric),
+                                   "RL arms: training reward and held-out scores during training"),
                    sections.figure(figures.noise_schedule(results.noise_schedule),
                                    "noise schedule of the curriculum (results.noise_schedule)"),
                    Raw(per_arm))
@@ -174,7 +178,8 @@ def render_html(results: DemoResults, claims: list[Claim], files: RunFiles) -> s
     body = [
         _header(results, claims, files),
         _table_section(results, files),
-        section("claims", "The paper's claims, judged on the miniature", sections.claims_table(claims)),
+        section("claims", f"The paper's claims, judged on this run ({results.metric.upper()})",
+                sections.claims_table(claims)),
         _curves_section(results, files),
         _simulators_section(results, files),
         section("cost", "Training cost", sections.cost_table(results), sections.note(sections.PAPER_COST)),
@@ -187,15 +192,18 @@ def render_html(results: DemoResults, claims: list[Claim], files: RunFiles) -> s
 
 
 def terminal_summary(results: DemoResults) -> str:
-    """A short plain-text table (EM per arm, training searches and their API cost) and the claim verdicts."""
+    """A short plain-text table (the metric per arm and decoding, training searches and their API cost) and
+    the claim verdicts."""
     claims = judge_claims(results)
-    lines = [f"{'arm':<34} {'greedy EM':>10} {'sampled EM':>11} {'searches/q':>10} {'train searches':>15} "
-             f"{'API $':>8}"]
+    metric, decodings = results.metric, results.decodings
+    heads = "".join(f" {f'{d} {metric.upper()}':>12}" for d in decodings)
+    lines = [f"{'arm':<34}{heads} {'searches/q':>10} {'answered':>8} {'train searches':>15} {'API $':>8}"]
     for arm in results.arms:
-        lines.append(f"{arm.title[:34]:<34} {seed_stats(arm, 'greedy').mean:>10.3f} "
-                     f"{seed_stats(arm, 'sampled').mean:>11.3f} {seed_stats(arm, 'greedy', 'searches').mean:>10.2f} "
+        cells = "".join(f" {seed_stats(arm, d, metric).mean:>12.3f}" for d in decodings)
+        lines.append(f"{arm.title[:34]:<34}{cells} {seed_stats(arm, decodings[0], 'searches').mean:>10.2f} "
+                     f"{seed_stats(arm, decodings[0], 'answered').mean:>8.2f} "
                      f"{arm.cost.train_searches:>15,} {arm.cost.api_usd:>8.2f}")
-    lines += ["", "Claims (paper vs miniature):"]
+    lines += ["", f"Claims (paper vs this run, world {results.world.name}):"]
     for claim in claims:
         lines.append(f"  [{claim.verdict.value}] ({claim.key}) {claim.title}")
         lines.append(f"      {claim.miniature}")

@@ -1,14 +1,15 @@
 """What a side-by-side demo run produces: ``results.json``, the contract between the runner and the report.
 
-The demo (``zerosearch demo``) runs several *arms* on the same held-out questions of one world and
-evaluates every arm with the **real** engine. The runner (``demo/runner.py``) writes one
-:class:`DemoResults` as ``<out>/results.json``; the report (``demo/report.py``) reads only that file and
-the files it names, so a report can be re-rendered from a finished run without re-running anything.
+The demo (``zerosearch demo``) runs several *arms* on the same held-out questions of one world (toy,
+HotpotQA or a user's) and evaluates every arm with the world's **real** engine. The runner
+(``demo/runner.py``) writes one :class:`DemoResults` as ``<out>/results.json``; the report
+(``demo/report.py``) reads only that file and the files it names, so a report can be re-rendered from a
+finished run without re-running anything.
 
 Paths inside the file are relative to the directory that holds ``results.json``.
 
     results = DemoResults.model_validate_json(Path("runs/demo/results.json").read_text())
-    results.arm("zerosearch").greedy.em
+    results.arm("zerosearch").scores("greedy").em
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ArmKind = Literal["baseline", "rl"]
+Decoding = Literal["greedy", "sampled"]
+Metric = Literal["em", "f1"]
 RESULTS_FILE = "results.json"
 
 
@@ -38,11 +41,10 @@ class Scores(_Strict):
 
 
 class SeedResult(_Strict):
-    """One seed of one arm: greedy and sampled decoding on the same held-out questions."""
+    """One seed of one arm: its scores per decoding (greedy and/or sampled) on the same held-out questions."""
 
     seed: int
-    greedy: Scores
-    sampled: Scores
+    scores: dict[Decoding, Scores] = Field(min_length=1, description="decoding -> held-out scores")
     run_dir: str | None = Field(None, description="training run directory (RL arms), relative")
 
 
@@ -53,6 +55,7 @@ class ExampleEpisode(_Strict):
     golds: list[str]
     prediction: str | None
     em: float
+    f1: float | None = None
     turns: list[dict] = Field(description="QuestionRecord.turns: kind, content, text, ...")
     queries: list[str]
     documents: list[list[str]]
@@ -83,7 +86,9 @@ class Arm(_Strict):
     name: str = Field(description="short id, e.g. direct, rag, before_rl, rl_real, zerosearch, fixed_noise, hinted")
     title: str = Field(description="human label for the table")
     kind: ArmKind
-    train_engine: str | None = Field(None, description="what the policy searched during RL: bm25, simulator, ...")
+    method: str = Field("agent", description="how the policy answered at test: direct, rag or agent")
+    train_engine: str | None = Field(
+        None, description="what the policy searched during RL: 'real' or the simulator's name (None: no RL)")
     curriculum: dict | None = Field(None, description="the CurriculumConfig used (RL arms)")
     seeds: list[SeedResult] = Field(min_length=1, description="first entry is the headline seed")
     records: str = Field(description="records.jsonl of the headline seed's greedy evaluation (harness format)")
@@ -94,26 +99,32 @@ class Arm(_Strict):
     shadow: ShadowSummary | None = None
     simulator: str | None = Field(None, description="row name in DemoResults.simulator_quality for this arm")
 
+    def scores(self, decoding: str) -> Scores:
+        """Headline seed's scores for ``decoding``."""
+        return self.seeds[0].scores[decoding]  # type: ignore[index]
+
     @property
     def greedy(self) -> Scores:
         """Headline seed, greedy decoding."""
-        return self.seeds[0].greedy
+        return self.scores("greedy")
 
     @property
     def sampled(self) -> Scores:
         """Headline seed, sampled decoding."""
-        return self.seeds[0].sampled
+        return self.scores("sampled")
 
 
 class WorldSummary(_Strict):
     """Enough about the world to read the table."""
 
+    name: str = Field("toy", description="the world's name (toy, hotpotqa, a user's)")
     description: str
     train_questions: int
     test_questions: int
     corpus_passages: int
     top_k: int
-    question_kinds: dict[str, int] = Field(description="test questions per kind (e.g. hops)")
+    question_kinds: dict[str, int] = Field(description="test questions per kind (e.g. hops); empty when unknown")
+    real_engine: str = Field("bm25", description="the real engine's kind")
 
 
 class DemoResults(_Strict):
@@ -121,16 +132,20 @@ class DemoResults(_Strict):
 
     seed: int
     world: WorldSummary
+    metric: Metric = Field("em", description="the headline metric of the table and the claims")
+    decodings: list[Decoding] = Field(default_factory=lambda: ["greedy", "sampled"], min_length=1)
+    claim_settings: dict = Field(default_factory=dict, description="zerosearch.demo.world.ClaimSettings")
     usd_per_1k: float
     noise_schedule: dict = Field(description='{"config": CurriculumConfig, "steps": [...], "p": [...]}')
     simulator_quality: dict = Field(
-        description="zerosearch.simulator.evaluate.evaluate_simulators output (its 'table'; per_query may be dropped)")
+        description="zerosearch.simulator.evaluate.evaluate_simulators output (its 'table'; per_query dropped), "
+        "optionally per split: {'splits': {split: {'table': ...}}}")
     arms: list[Arm]
     wall_seconds: float = Field(
         description="the whole demo, excluding package set-up (a resumed demo: summed over its invocations)")
     peak_rss_mib: float | None = None
     stages: dict = Field(
-        default_factory=dict, description="per task (warmstart, simulator:<recipe>, arm:<name>:<seed>, quality): "
+        default_factory=dict, description="per task (warmstart, simulator:<name>, arm:<name>:<seed>, quality): "
         "wall_s, cpu_s, peak_rss_mib of the worker that ran it (kept from earlier invocations when resumed)")
     config: dict = Field(description="the resolved demo config")
     versions: dict = Field(description="zerosearch.provenance package versions")

@@ -1,11 +1,12 @@
-"""Run the demo: the world, the two simulators and every (arm, seed) in parallel worker processes.
+"""Run a world's experiment: its files, warm-start, simulators and every (arm, seed), in worker processes.
 
-The work is a small graph of tasks, each run in a worker process with one torch thread (two workers use
-both cores of a laptop)::
+The same runner serves every world (``zerosearch demo --world toy|hotpotqa|path.yaml``). The work is a
+small graph of tasks, each run in a worker process with one torch thread (two workers use both cores of a
+laptop)::
 
-    world files (here, seconds) ─┬─ warm-start ────────────┬─ direct, rag, before_rl, rl_real (x seeds)
-                                 ├─ imitate simulator ─────┼─ zerosearch (x seeds), fixed_noise
-                                 └─ hinted simulator ──────┴─ hinted;  both simulators ─ simulator quality
+    world files (here) ─┬─ warm-start ──────────────────┬─ baselines and real-engine RL arms (x seeds)
+                        └─ simulators (after the warm-  ┴─ simulated RL arms (x seeds); simulators ─ quality
+                           start when they collect the policy's own queries)
 
 A task whose outputs exist is skipped (and the log says so): a second run reuses the world, the
 simulators and every finished (arm, seed), so an interrupted demo continues where it stopped and a
@@ -13,7 +14,7 @@ finished one only re-assembles ``results.json``. A rerun with other result-shapi
 directory is refused, naming what changed. The outputs are assembled into ``<out>/results.json``
 (:class:`~zerosearch.demo.results.DemoResults`), which the report reads.
 
-    results = run_demo(DemoConfig(out="runs/demo"))   # also writes report.html and summary.txt
+    results = run_demo(load_demo_config(world="toy"))   # also writes report.html and summary.txt
     print(terminal_summary(results))
 """
 
@@ -30,7 +31,8 @@ from typing import Any
 
 from zerosearch.config_files import flatten_dotted
 from zerosearch.demo import arms as A
-from zerosearch.demo.config import ARM_NAMES, RL_ARMS, DemoConfig
+from zerosearch.demo import stages
+from zerosearch.demo.config import DemoConfig
 from zerosearch.demo.report import write_report
 from zerosearch.demo.results import (
     Arm,
@@ -47,15 +49,6 @@ from zerosearch.taskgraph import run_task_graph
 CONFIG_FILE = "demo_config.json"
 QUALITY_FILE = "quality.json"
 TIMINGS_FILE = "timings.json"
-TITLES = {
-    "direct": "Direct answer (no search)",
-    "rag": "RAG (one search with the question)",
-    "before_rl": "Policy before RL",
-    "rl_real": "RL with the real engine (Search-R1 analogue)",
-    "zerosearch": "ZeroSearch: fine-tuned simulator + curriculum",
-    "fixed_noise": "Fine-tuned simulator, fixed noise",
-    "hinted": "Hinted simulator (paper prompt style) + curriculum",
-}
 
 
 class DemoConfigMismatch(ValueError):
@@ -72,22 +65,28 @@ class Task:
 
 
 # ---- the task graph -------------------------------------------------------------------------------------
+def simulators_needed(config: DemoConfig) -> list[str]:
+    """The world's simulators that the selected arms train against, in the world's order."""
+    used = {A.train_engine_name(a) for a in config.selected_arms()}
+    return [name for name in config.world.simulators if name in used]
+
+
 def plan(config: DemoConfig) -> list[Task]:
-    """Every task the configured arms need, in priority order (the longest chains first)."""
-    world = A.world_dir(config)
-    recipes = [r for r in ("imitate", "hinted") if any(A.simulator_of(a) == r for a in config.arms)]
-    tasks = [Task("warmstart", (), world / "manifest.json")]
-    tasks += [Task(f"simulator:{r}", (), A.simulator_dir(config, r) / "manifest.json") for r in recipes]
-    order = [a for a in ("rl_real", "zerosearch", "hinted", "fixed_noise", "before_rl", "rag", "direct")
-             if a in config.arms]
-    for arm in order:
-        recipe = A.simulator_of(arm)
-        deps = ("warmstart",) + ((f"simulator:{recipe}",) if recipe else ())
-        tasks += [Task(f"arm:{arm}:{seed}", deps, A.seed_dir(config, arm, seed) / A.SEED_FILE)
+    """Every task the selected arms need, in priority order (the longest chains first)."""
+    done = stages.warmstart_done_file(config)
+    warm = ("warmstart",) if done is not None else ()
+    tasks = [Task("warmstart", (), done)] if done is not None else []
+    sims = simulators_needed(config)
+    tasks += [Task(f"simulator:{n}", warm if stages.simulator_needs_policy(config, n) else (),
+                   stages.simulator_dir(config, n) / "manifest.json") for n in sims]
+    ordered = sorted(config.selected_arms(), key=lambda a: (a.train is None, A.train_engine_name(a) == "real"))
+    for arm in ordered:  # simulated RL arms first (the longest chains), then real-engine RL, then baselines
+        engine = A.train_engine_name(arm)
+        deps = warm + ((f"simulator:{engine}",) if engine not in (None, "real") else ())
+        tasks += [Task(f"arm:{arm.name}:{seed}", deps, A.seed_dir(config, arm.name, seed) / A.SEED_FILE)
                   for seed in config.seeds_of(arm)]
-    if recipes:
-        tasks.append(Task("quality", tuple(f"simulator:{r}" for r in recipes),
-                          config.out / "simulators" / QUALITY_FILE))
+    if sims:
+        tasks.append(Task("quality", tuple(f"simulator:{n}" for n in sims), config.out / "simulators" / QUALITY_FILE))
     return tasks
 
 
@@ -104,17 +103,9 @@ def run_task(name: str, config_json: str) -> dict[str, Any]:
     wall, cpu = time.perf_counter(), time.process_time()
     kind, _, rest = name.partition(":")
     if kind == "warmstart":
-        from zerosearch.toyworld.build import ToyWorldPaths, warm_start_policy
-
-        warm_start_policy(ToyWorldPaths(A.world_dir(config)), config.world.model_copy(update={"seed": config.seed}),
-                          log=_file_log(config.out / "logs" / "warmstart.log"))
+        stages.warm_start(config, log=_file_log(config.out / "logs" / "warmstart.log"))
     elif kind == "simulator":
-        from zerosearch.toyworld.simulator import build_simulator
-
-        sim = config.simulator if rest == "imitate" else config.hinted_simulator
-        seeded = sim.model_copy(update={"seed": config.seed})
-        build_simulator(A.world_dir(config), A.simulator_dir(config, rest), seeded, overwrite=True,
-                        log=_file_log(config.out / "logs" / f"simulator-{rest}.log"))
+        stages.build_world_simulator(config, rest, log=_file_log(config.out / "logs" / f"simulator-{rest}.log"))
     elif kind == "quality":
         measure_quality(config)
     else:
@@ -137,21 +128,8 @@ def _file_log(path: Path) -> Callable[[str], None]:
 
 
 def measure_quality(config: DemoConfig) -> dict[str, Any]:
-    """``evaluate_simulators`` on the RL questions for the built simulators (BM25 as the reference row)."""
-    from zerosearch.search.bm25 import BM25SearchEngine
-    from zerosearch.search.factory import build_engine
-    from zerosearch.toyworld.simulator import load_world, measure, simulator_engine_config
-
-    world = load_world(A.world_dir(config))
-    bm25 = BM25SearchEngine(A.world_dir(config) / "corpus.jsonl", progress=False)
-    engines = {}
-    for recipe, sim in (("imitate", config.simulator), ("hinted", config.hinted_simulator)):
-        path = A.simulator_dir(config, recipe)
-        if (path / "manifest.json").is_file():
-            engines[recipe] = build_engine(simulator_engine_config(path.resolve(), sim, device="cpu"))
-    work = config.out / "simulators" / "quality"
-    evaluation = measure(engines, bm25, world, work, config.simulator)
-    evaluation.pop("per_query", None)
+    """The built simulators' quality beside the real engine's, saved as ``simulators/quality.json``."""
+    evaluation = stages.measure_quality(config, simulators_needed(config))
     path = config.out / "simulators" / QUALITY_FILE
     path.write_text(json.dumps(evaluation, indent=1), "utf-8")
     return evaluation
@@ -192,18 +170,12 @@ def run_tasks(tasks: list[Task], config: DemoConfig, log: Callable[[str], None])
 # ---- assembly -------------------------------------------------------------------------------------------
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> DemoResults:
     """Build what is missing, run the pending arms, and write ``<out>/results.json``."""
-    from zerosearch.search.bm25 import BM25SearchEngine
-    from zerosearch.toyworld.build import write_world
+    from zerosearch.search.factory import build_engine
 
     start = time.perf_counter()
     check_config(config)
-    world = A.world_dir(config)
-    if (world / "world.json").is_file():
-        log(f"reuse the world files in {world}")
-    else:
-        write_world(world, config.world.model_copy(update={"seed": config.seed}), overwrite=True)
-        log(f"wrote the world files to {world}")
-    BM25SearchEngine(world / "corpus.jsonl", progress=False)  # index once here, before the workers share it
+    stages.write_world_files(config, log)
+    build_engine(stages.parse_engine(stages.real_engine_config(config)))  # index once here, before the workers
     timings = run_tasks(plan(config), config, log)
     record = record_invocation(config.out / TIMINGS_FILE, timings, time.perf_counter() - start)
     peak = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -233,65 +205,77 @@ def assemble(config: DemoConfig, *, wall_seconds: float, peak_rss_mib: float | N
     from zerosearch.evaluation.cost import DEFAULT_USD_PER_1K_QUERIES
     from zerosearch.provenance import package_versions
 
+    world = config.world
     quality_path = config.out / "simulators" / QUALITY_FILE
     return DemoResults(
-        seed=config.seed, world=world_summary(config),
-        usd_per_1k=DEFAULT_USD_PER_1K_QUERIES if config.usd_per_1k is None else config.usd_per_1k,
+        seed=config.seed, world=world_summary(config), metric=world.evaluation.metric,
+        decodings=list(world.evaluation.decodings), claim_settings=world.claims.model_dump(mode="json"),
+        usd_per_1k=DEFAULT_USD_PER_1K_QUERIES if world.usd_per_1k is None else world.usd_per_1k,
         noise_schedule=noise_schedule(config),
         simulator_quality=json.loads(quality_path.read_text("utf-8")) if quality_path.is_file() else {},
-        arms=[assemble_arm(config, name) for name in ARM_NAMES if name in config.arms],
+        arms=[assemble_arm(config, arm.name) for arm in config.selected_arms()],
         wall_seconds=wall_seconds, peak_rss_mib=peak_rss_mib, config=config.model_dump(mode="json"),
         versions=package_versions(), stages=stages or {},
     )
 
 
+def question_kind(example: Any) -> str | None:
+    """A question's kind for the report: the toy world's ``kind``, HotpotQA's ``type``, else None."""
+    return example.metadata.get("kind") or example.metadata.get("type")
+
+
 def world_summary(config: DemoConfig) -> WorldSummary:
     """Sizes and kinds of the world, for reading the table."""
-    world = A.world_dir(config)
+    world = stages.world_dir(config)
     examples = A.test_questions(config)
     kinds: dict[str, int] = {}
     for ex in examples:
-        kinds[ex.metadata["kind"]] = kinds.get(ex.metadata["kind"], 0) + 1
-    lines = (world / "train.jsonl").read_text("utf-8").splitlines()
-    passages = (world / "corpus.jsonl").read_text("utf-8").splitlines()
-    description = (
-        f"made-up people, cities, companies and countries; {len(config.world.world.kinds)} question kinds "
-        f"({', '.join(config.world.world.kinds)}), up to {config.max_turns} searches per question; BM25 top-"
-        f"{config.top_k} lists passages that share the searched name")
-    return WorldSummary(description=description, train_questions=len([x for x in lines if x.strip()]),
-                        test_questions=len(examples), corpus_passages=len([x for x in passages if x.strip()]),
-                        top_k=config.top_k, question_kinds=kinds)
+        kind = question_kind(ex)
+        if kind:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    rollout = config.world.rollout
+    description = (f"{config.world.description}; up to {rollout.max_turns} searches per question, "
+                   f"{config.world.engine['kind']} top-{rollout.top_k}")
+    return WorldSummary(name=config.world.name, description=description,
+                        train_questions=len(stages.read_questions(config, "train")), test_questions=len(examples),
+                        corpus_passages=sum(1 for x in (world / "corpus.jsonl").read_text("utf-8").splitlines()
+                                            if x.strip()),
+                        top_k=rollout.top_k, question_kinds=dict(sorted(kinds.items())),
+                        real_engine=config.world.engine["kind"])
 
 
 def noise_schedule(config: DemoConfig) -> dict[str, Any]:
-    """The ZeroSearch arm's curriculum and p at every step (from ``zerosearch.curriculum``)."""
-    curriculum = config.rl.curriculum.model_copy(update={"total_steps": config.steps})
-    steps = list(range(config.steps + 1))
+    """The curriculum arms' noise schedule and p at every step (from ``zerosearch.curriculum``)."""
+    rl = config.world.rl
+    curriculum = rl.curriculum.model_copy(update={"total_steps": rl.steps})
+    steps = list(range(rl.steps + 1))
     return {"config": curriculum.model_dump(mode="json"), "steps": steps,
-            "p": [curriculum.probability(s) for s in steps], "fixed_noise": config.rl.fixed_noise}
+            "p": [curriculum.probability(s) for s in steps], "fixed_noise": rl.fixed_noise}
 
 
 def assemble_arm(config: DemoConfig, name: str) -> Arm:
     """One arm's row from its seeds' ``seed.json`` files (the first seed is the headline)."""
     from zerosearch.evaluation.harness import read_records
 
-    records = [json.loads((A.seed_dir(config, name, s) / A.SEED_FILE).read_text("utf-8"))
-               for s in config.seeds_of(name)]
-    head = A.seed_dir(config, name, config.seeds_of(name)[0])
-    greedy_records = head / "eval" / "greedy" / "records.jsonl"
+    spec = config.world.arm(name)
+    seeds = config.seeds_of(spec)
+    records = [json.loads((A.seed_dir(config, name, s) / A.SEED_FILE).read_text("utf-8")) for s in seeds]
+    head = A.seed_dir(config, name, seeds[0])
+    first = config.world.evaluation.decodings[0]
+    shown_records = head / "eval" / first / "records.jsonl"
     rel = lambda p: str(p.relative_to(config.out))  # noqa: E731
-    runs = [A.seed_dir(config, name, s) / "train" for s in config.seeds_of(name)]
-    train = A.train_config(config, name, config.seed) if name in RL_ARMS else None
+    runs = [A.seed_dir(config, name, s) / "train" for s in seeds]
+    engine = A.train_engine_name(spec)
     return Arm(
-        name=name, title=TITLES[name], kind="rl" if name in RL_ARMS else "baseline",
-        train_engine=A.TRAIN_ENGINES.get(name), curriculum=train["curriculum"] if train else None,
-        seeds=[SeedResult.model_validate(r["result"]) for r in records], records=rel(greedy_records),
+        name=name, title=spec.label, kind="rl" if spec.train else "baseline", method=spec.method,
+        train_engine=engine, curriculum=A.curriculum_of(config, spec) if spec.train else None,
+        seeds=[SeedResult.model_validate(r["result"]) for r in records], records=rel(shown_records),
         metrics_jsonl=[rel(r / "metrics.jsonl") for r in runs if (r / "metrics.jsonl").is_file()],
         curves_png=[rel(r / "curves.png") for r in runs if (r / "curves.png").is_file()],
-        episodes=example_episodes(read_records(greedy_records)),
+        episodes=example_episodes(read_records(shown_records)),
         cost=TrainingCost.model_validate(records[0]["cost"]),
         shadow=ShadowSummary.model_validate(records[0]["shadow"]) if records[0]["shadow"] else None,
-        simulator=A.simulator_of(name),
+        simulator=engine if engine not in (None, "real") else None,
     )
 
 
@@ -312,4 +296,5 @@ def example_episodes(records: list[Any], count: int = 3) -> list[ExampleEpisode]
         if r not in picked:
             picked.append(r)
     return [ExampleEpisode(question=r.question, golds=r.golds, prediction=r.prediction, em=r.metrics["em"],
-                           turns=r.turns, queries=r.queries, documents=r.documents) for r in picked[:count]]
+                           f1=r.metrics.get("f1"), turns=r.turns, queries=r.queries, documents=r.documents)
+            for r in picked[:count]]

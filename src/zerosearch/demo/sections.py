@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from zerosearch.demo.claims import DECODINGS, Claim, seed_stats
+from zerosearch.demo.claims import Claim, seed_stats
 from zerosearch.demo.results import Arm, DemoResults, ExampleEpisode
 from zerosearch.evaluation.tables import AVG, METRIC_TITLES, ResultTable
 from zerosearch.simulator.report import COLUMNS, format_cell
@@ -66,17 +66,18 @@ def _stat(arm: Arm, decoding: str, field: str, *, spread: bool = True) -> Raw:
 
 
 def arms_table(results: DemoResults) -> Raw:
-    """Greedy and sampled scores per arm (means over seeds; the EM/F1 range below when 2+ seeds)."""
+    """Scores per arm and decoding (means over seeds; the range below when 2+ seeds)."""
+    decodings, first = results.decodings, results.decodings[0]
     header = ["arm", "trained against", "seeds"]
-    header += [f"{d} {label}" for d in DECODINGS for _, label in SCORES]
-    header += ["searches / question (greedy)", "answered (greedy)", "questions"]
+    header += [f"{d} {label}" for d in decodings for _, label in SCORES]
+    header += [f"searches / question ({first})", f"answered ({first})", "questions"]
     rows = []
     for arm in results.arms:
         row: list[Any] = [arm.title, arm.train_engine or "— (no RL)",
                           ", ".join(str(s.seed) for s in arm.seeds)]
-        row += [_stat(arm, d, field) for d in DECODINGS for field, _ in SCORES]
-        row += [_stat(arm, "greedy", "searches", spread=False), _stat(arm, "greedy", "answered", spread=False),
-                arm.greedy.n]
+        row += [_stat(arm, d, field) for d in decodings for field, _ in SCORES]
+        row += [_stat(arm, first, "searches", spread=False), _stat(arm, first, "answered", spread=False),
+                arm.scores(first).n]
         rows.append(row)
     return table(header, rows, cls="scores")
 
@@ -165,7 +166,8 @@ def episode_html(ep: ExampleEpisode) -> Raw:
     """
     parts = [f'<p class="question"><b>Q:</b> {esc(ep.question)} &nbsp; <b>gold:</b> {esc(" | ".join(ep.golds))}'
              f' &nbsp; <b>prediction:</b> {esc(ep.prediction if ep.prediction is not None else "(no answer)")}'
-             f' &nbsp; <span class="em">EM {ep.em:.0f}</span></p>']
+             f' &nbsp; <span class="em">EM {ep.em:.0f}</span>'
+             + (f' &nbsp; <span class="em">F1 {ep.f1:.2f}</span>' if ep.f1 is not None else "") + "</p>"]
     searches = [_documents(q, ep.documents[i] if i < len(ep.documents) else []) for i, q in enumerate(ep.queries)]
     asked = [t for t in ep.turns if t.get("kind") == "search" and t.get("searched", True)]
     if not asked:

@@ -89,6 +89,9 @@ class GeneratorConfig(BaseModel):
         "it to the batch of queries the rollout sends")
     timeout_s: float = Field(60.0, gt=0, description="Deadline of one request, seconds.")
     max_retries: int = Field(3, ge=0, description="Retries on connect errors, timeouts, 429 and 5xx.")
+    system_prompt: str | None = Field(
+        None, description="api 'chat': a system message before each prompt ('' sends an empty one; None: none)."
+    )
     # llama.cpp server started by zerosearch
     llamacpp: LlamaCppSettings | None = Field(
         None, description="backend llamacpp without base_url: the llama-server zerosearch starts (defaults if unset)")
@@ -104,6 +107,8 @@ class GeneratorConfig(BaseModel):
             )
         if self.api_key_env is not None and self.backend == "transformers":
             raise ValueError("api_key_env is only used by backends 'openai' and 'llamacpp'")
+        if self.system_prompt is not None and (self.backend != "openai" or self.api != "chat"):
+            raise ValueError("system_prompt is only sent by backend 'openai' with api 'chat'")
         if self.backend == "llamacpp":
             self._check_llamacpp()
         elif self.llamacpp is not None:
@@ -136,6 +141,7 @@ def build_generator(config: GeneratorConfig | dict) -> TextGenerator:
             concurrency=config.concurrency,
             timeout_s=config.timeout_s,
             max_retries=config.max_retries,
+            system_prompt=config.system_prompt,
         )
     from zerosearch.llm.transformers_backend import TransformersGenerator
 

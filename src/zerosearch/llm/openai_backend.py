@@ -77,7 +77,8 @@ def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
 class OpenAIGenerator:
     """Batched generation through ``/v1/chat/completions`` (``api="chat"``) or ``/v1/completions``.
 
-    With ``api="chat"`` each prompt is sent as one user message (after ``system_prompt`` if given);
+    With ``api="chat"`` each prompt is sent as one user message (after ``system_prompt`` unless it is None;
+    an empty one is sent as an empty system message);
     with ``api="completions"`` it is sent as raw text.
     """
 
@@ -152,7 +153,8 @@ class OpenAIGenerator:
             "top_p": params.top_p,
         }
         if self.api == "chat":
-            system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            # an empty system prompt is still sent: it is not the same as none (chat templates add a default)
+            system = [] if self.system_prompt is None else [{"role": "system", "content": self.system_prompt}]
             body["messages"] = [*system, {"role": "user", "content": prompt}]
         else:
             body["prompt"] = prompt

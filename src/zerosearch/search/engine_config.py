@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zerosearch.llm.factory import GeneratorConfig
 
@@ -59,6 +59,12 @@ class SimulatedEngineConfig(_EngineConfigBase):
         "prompt",
         description="prompt: instruction model with a one-shot example; finetuned: SFT-ed simulator, short prompt",
     )
+    prompt_style: Literal["ours", "reference"] = Field(
+        "ours",
+        description="ours: our wording (simulator_prompts.finetuned / prompt_based); reference: the ZeroSearch "
+        "reference's fine-tuned format (search_simulate_sft), what its released simulators were trained on: an "
+        "empty system message, its user message, the first gold answer, output cut at 'Doc k+1' (mode finetuned)",
+    )
     include_question_and_answer: bool = Field(
         True, description="put the user's question and gold answers into the prompt (paper: yes; makes it lenient)"
     )
@@ -76,6 +82,42 @@ class SimulatedEngineConfig(_EngineConfigBase):
     share_prompt_prefix: bool = Field(
         True, description="local transformers simulator: prefill the prompts' common prefix once per batch"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reference_system_message(cls, data: object) -> object:
+        """``prompt_style: reference`` over an OpenAI-compatible server sends the reference's empty system
+        message: a served generator left without a system prompt gets ``system_prompt: ""``."""
+        if not isinstance(data, dict) or data.get("prompt_style") != "reference":
+            return data
+        generator = data.get("generator")
+        if isinstance(generator, GeneratorConfig):
+            generator = generator.model_dump(exclude_unset=True)
+        served_chat = isinstance(generator, dict) and generator.get("backend") == "openai" and generator.get(
+            "api", "chat") == "chat"
+        if served_chat and "system_prompt" not in generator:
+            return {**data, "generator": {**generator, "system_prompt": ""}}
+        return data
+
+    @model_validator(mode="after")
+    def _check_reference_style(self) -> SimulatedEngineConfig:
+        if self.prompt_style != "reference":
+            return self
+        fixes = []
+        if self.mode != "finetuned":
+            fixes.append("set mode: finetuned (the reference format is its fine-tuned simulator's input)")
+        if not self.include_question_and_answer:
+            fixes.append("set include_question_and_answer: true (every reference prompt carries both)")
+        if self.use_chat_template is False:
+            fixes.append("leave use_chat_template unset (the reference sends chat roles)")
+        generator = self.generator
+        if generator.backend == "openai" and generator.api != "chat":
+            fixes.append("use the generator's api: chat (the reference sends a system and a user message)")
+        if generator.backend == "openai" and generator.system_prompt:
+            fixes.append("drop the generator's system_prompt (the reference's system message is empty)")
+        if fixes:
+            raise ValueError("prompt_style 'reference': " + "; ".join(fixes))
+        return self
 
 
 class RemoteEngineConfig(_EngineConfigBase):

@@ -7,6 +7,11 @@ gold answers (the reference mixed them up across a batch); (3) sends all prompts
 ``generator.generate`` call; (4) parses each completion into at most k documents and records how many
 were recovered. A failing generator raises :class:`SearchError`; nothing is padded or made up.
 
+``prompt_style: reference`` sends the ZeroSearch reference's own format instead of ours, for its released
+simulators: an empty system message, :func:`~zerosearch.search.simulator_prompts.reference_sft` as the user
+message (through a local chat template or an OpenAI-compatible chat API), no pre-filled ``Doc 1:``, and
+the output cut at ``Doc k+1``.
+
     engine = SimulatedSearchEngine(TransformersGenerator.from_pretrained("smollm2-135m-instruct"), config)
     engine.search([SearchRequest("apollo 11 landing", top_k=3, question=..., golden_answers=("1969",))])
 """
@@ -69,10 +74,19 @@ class SimulatedSearchEngine:
                 "leave it unset (auto) or set it to False"
             )
         self.use_chat_template = bool(use_chat)
-        # A chat API wraps our text into a user message itself; there we cannot pre-fill the reply.
-        self.prime = not chat_api
+        self.reference_style = config.prompt_style == "reference"
+        if self.reference_style:
+            _check_reference_generator(generator, self.use_chat_template, chat_api)
+        # A chat API wraps our text into a user message itself; there we cannot pre-fill the reply. The
+        # reference's format is never pre-filled: its simulators were tuned to write "Doc 1:" themselves.
+        self.prime = not chat_api and not self.reference_style
         self._rng = np.random.default_rng(config.seed)
         self._lock = threading.Lock()
+
+    @property
+    def requires_question_and_answers(self) -> bool:
+        """Whether every request must carry its question and gold answers (the reference's format does)."""
+        return self.reference_style
 
     def state_dict(self) -> dict[str, Any]:
         """The random state of the draws and seeds (a trainer checkpoint keeps it, so resume is exact)."""
@@ -89,7 +103,9 @@ class SimulatedSearchEngine:
         use_hint = self.config.include_question_and_answer
         question = request.question if use_hint else None
         answers = request.golden_answers if use_hint else None
-        if self.config.mode == "finetuned":
+        if self.reference_style:
+            prompt = prompts.reference_prompt(request.query, request.top_k, mode, question=question, answers=answers)
+        elif self.config.mode == "finetuned":
             prompt = prompts.finetuned(request.query, request.top_k, mode, question=question, answers=answers)
         else:
             prompt = prompts.prompt_based(
@@ -103,8 +119,10 @@ class SimulatedSearchEngine:
         return prompts.render(prompt, self.tokenizer, self.use_chat_template, prime=self.prime)
 
     def _sampling(self, requests: list[SearchRequest], seed: int) -> SamplingParams:
-        stop = [f"Doc {max(r.top_k for r in requests) + 1}:"]  # safe for every k in the batch
-        if not self.use_chat_template:
+        k = max(r.top_k for r in requests)  # a stop after the largest k is safe for every k in the batch
+        # the reference's cut drops everything from "Doc k+1" on; ours stops at the next "Doc k+1:" marker
+        stop = [prompts.reference_cut(k)] if self.reference_style else [f"Doc {k + 1}:"]
+        if not self.use_chat_template and not self.reference_style:
             stop.append(prompts.QUERY_HEADER)  # a plain-text model would go on with a new example
         return SamplingParams(
             max_new_tokens=self.config.max_new_tokens,
@@ -115,9 +133,20 @@ class SimulatedSearchEngine:
         )
 
     def search(self, requests: list[SearchRequest]) -> list[SearchResult]:
-        """Simulate results for every request in one generation call; raises SearchError on failure."""
+        """Simulate results for every request in one generation call; raises SearchError on failure.
+
+        With ``prompt_style: reference`` a request without its question or gold answers is a ValueError
+        naming it (nothing is drawn or generated for the batch).
+        """
         if not requests:
             return []
+        if self.reference_style:
+            missing = [i for i, r in enumerate(requests) if not r.question or not r.golden_answers]
+            if missing:
+                raise ValueError(
+                    f"prompt_style 'reference' needs each query's question and gold answers; requests {missing[:5]} "
+                    "lack them (send 'questions' and 'golden_answers' with every search)"
+                )
         with self._lock:  # draws and seeds in call order, so runs repeat
             modes = draw_modes(requests, self.config.noise_probability, self._rng)
             seed = int(self._rng.integers(2**31 - 1))
@@ -157,4 +186,22 @@ class SimulatedSearchEngine:
         extra = {"finish_reason": completion.finish_reason, "numbered": parsed.numbered, "raw_output": completion.text}
         return SearchResult(
             query=request.query, documents=documents, mode=mode, recovered=parsed.recovered, extra=extra
+        )
+
+
+def _check_reference_generator(generator: TextGenerator, use_chat_template: bool, chat_api: bool) -> None:
+    """The reference's format needs its chat roles: a local chat template, or a chat API that sends the
+    empty system message (``system_prompt=""``) before our user message."""
+    if chat_api:
+        if getattr(generator, "system_prompt", None) != prompts.REFERENCE_SYSTEM_PROMPT:
+            raise ValueError(
+                f"prompt_style 'reference' needs generator {generator.name!r} to send the reference's empty system "
+                "message: build it with system_prompt='' (build_engine does this from the engine config)"
+            )
+        return
+    if not use_chat_template:
+        raise ValueError(
+            f"prompt_style 'reference' needs chat roles (an empty system message, then the user message), but "
+            f"generator {generator.name!r} has neither a tokenizer with a chat template nor a chat API; serve the "
+            "simulator behind an OpenAI-compatible /v1/chat/completions (api: chat) or load one with a chat template"
         )

@@ -4,6 +4,10 @@ Two modes (ZeroSearch, Sec. 3): *prompt-based* — an instruction model told to 
 shown one worked example (a query and its "Doc i:" results), then the real query; *fine-tuned* — a short
 structured prompt for a model SFT-ed on (query, question, answer, kind) -> documents.
 
+A third rendering, :func:`reference_sft`, is not ours: it is the input format of the ZeroSearch reference's
+fine-tuned simulators (``search_simulate_sft`` in its ``llm_agent/generation.py``), the format its released
+simulation LLMs were trained on. ``prompt_style: reference`` sends it (see ``search/simulated.py``).
+
 Useful results should contain what answers the user's question; noisy results stay on the query's topic
 but leave the answer out. As in the reference, the prompt-based noisy request carries neither question
 nor answer (the simulator cannot leak what it is not told). ``include_question_and_answer`` switches the
@@ -230,3 +234,106 @@ def finetuned_sft_pair(
     prompt = render(finetuned(query, k, mode, question=question, answers=answers), None, use_chat_template=False)
     target = format_documents(list(documents)) if documents else PRIME
     return prompt, target[len(PRIME) :]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The reference's fine-tuned-simulator format (Alibaba-NLP/ZeroSearch, llm_agent/generation.py,
+# search_simulate_sft, commit 2d4cdca033ee2c11b1fcfc7fc448b902d7cf8bf5). Its released simulation LLMs
+# (Simulation_LLM_{google,wiki}_{3B,7B,14B}_V2) were tuned on exactly this text, sent as the user message
+# after an EMPTY system message; their output is cut before "Doc k+1". Written here from that format.
+
+#: The reference's system message: present, and empty (a chat template then writes no default system prompt).
+REFERENCE_SYSTEM_PROMPT = ""
+#: The reference asked its server for at most this many new tokens (``max_tokens=600``).
+REFERENCE_MAX_NEW_TOKENS = 600
+_REFERENCE_TEMPLATE = (
+    "You are the Google search engine.\n"
+    "Given a query, you need to generate {count} {kind} documents for the query.\n"
+    "\n"
+    'The user is trying to answer the question: "{question}" whose answer is {answer}.\n'
+    "Each document should contain about 30 words, and these documents should contain {kind} information.\n"
+    "\n"
+    "Query: {query}\n"
+    "{label} Output:\n"
+)
+_COUNT_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _count_word(k: int) -> str:
+    """The number of documents as the reference writes it ("five"); digits above ten."""
+    return _COUNT_WORDS[k - 1] if k <= len(_COUNT_WORDS) else str(k)
+
+
+def reference_sft(
+    query: str,
+    k: int,
+    mode: NoiseMode,
+    *,
+    question: str | None = None,
+    answers: tuple[str, ...] | None = None,
+) -> str:
+    """The user message of the reference's fine-tuned simulator: its wording, the question in quotes, the
+    FIRST gold answer, and "useful" or "noisy" in three places.
+
+    The reference always wrote "five" (every released script ran with TOPK 5); here the count is ``k`` in
+    words, so at k = 5 the text is the reference's byte for byte, and another k asks for that many instead
+    of asking for five and cutting. Both useful and noisy requests carry the question and answer, as in the
+    reference: the tuned model learned to leave the answer out when asked for noisy documents. Query,
+    question and answer are stripped and sanitised (``protocol.sanitize`` changes only protocol tags).
+
+    >>> print(reference_sft("capital of france", 5, "noisy", question="What is the capital of France?",
+    ...                     answers=("Paris", "Paris, France")))
+    You are the Google search engine.
+    Given a query, you need to generate five noisy documents for the query.
+    <BLANKLINE>
+    The user is trying to answer the question: "What is the capital of France?" whose answer is Paris.
+    Each document should contain about 30 words, and these documents should contain noisy information.
+    <BLANKLINE>
+    Query: capital of france
+    Noisy Output:
+    <BLANKLINE>
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if mode not in ("useful", "noisy"):
+        raise ValueError(f"mode must be 'useful' or 'noisy', got {mode!r}")
+    if not question or not question.strip() or not answers or not answers[0].strip():
+        raise ValueError(
+            "the reference's simulator prompt needs the user's question and at least one gold answer "
+            f"(got question={question!r}, answers={answers!r}); send them with every search "
+            "(service: 'questions' and 'golden_answers'), or use prompt_style 'ours'"
+        )
+    return _REFERENCE_TEMPLATE.format(
+        count=_count_word(k),
+        kind=mode,
+        question=sanitize(question.strip()),
+        answer=sanitize(answers[0].strip()),
+        query=sanitize(query.strip()),
+        label=mode.capitalize(),
+    )
+
+
+def reference_cut(k: int) -> str:
+    """Where the reference cuts the simulator's output: everything from ``Doc {k+1}`` on is dropped.
+
+    >>> reference_cut(5)
+    'Doc 6'
+    """
+    return f"Doc {k + 1}"
+
+
+def reference_prompt(
+    query: str,
+    k: int,
+    mode: NoiseMode,
+    *,
+    question: str | None = None,
+    answers: tuple[str, ...] | None = None,
+) -> SimulatorPrompt:
+    """:func:`reference_sft` with the reference's chat roles: an empty system message, then the user message.
+
+    ``text`` is the user message alone (what an OpenAI-compatible chat API sends after the system message).
+    """
+    user = reference_sft(query, k, mode, question=question, answers=answers)
+    messages = ({"role": "system", "content": REFERENCE_SYSTEM_PROMPT}, {"role": "user", "content": user})
+    return SimulatorPrompt(messages=messages, text=user)

@@ -97,6 +97,19 @@ class SearchService:
             curriculum = curriculum.model_copy(update={"total_steps": body.total_steps})
         return curriculum.probability(body.step)
 
+    def _check_steering(self, requests: list[SearchRequest]) -> list[SearchRequest]:
+        """422 when the engine needs every query's question and gold answers (a simulator prompted in the
+        reference's format) and some query came without them."""
+        if not getattr(self.engine, "requires_question_and_answers", False):
+            return requests
+        missing = [i for i, r in enumerate(requests) if not r.question or not r.golden_answers]
+        if missing:
+            raise ApiError(422, "missing_steering",
+                           f"this service's simulator uses the reference's prompt, which needs each query's "
+                           f"question and gold answers; queries {missing[:10]} have none: send 'questions' and "
+                           "'golden_answers' (one per query)", queries=missing)
+        return requests
+
     def requests_for_retrieve(self, body: RetrieveRequest) -> list[SearchRequest]:
         """One :class:`SearchRequest` per query of a Search-R1 request, after the limit checks."""
         self._check_queries(body.queries)
@@ -104,19 +117,20 @@ class SearchService:
         p = self.noise_probability(body)
         questions = body.questions or [None] * len(body.queries)
         answers = body.golden_answers or [None] * len(body.queries)
-        return [
+        return self._check_steering([
             SearchRequest(query=q, top_k=top_k, question=question,
                           golden_answers=tuple(gold) if gold is not None else None,
                           noise_probability=p, mode=body.mode)
             for q, question, gold in zip(body.queries, questions, answers, strict=True)
-        ]
+        ])
 
     def request_for_reference(self, body: ReferenceSearchRequest) -> SearchRequest:
         """The :class:`SearchRequest` of a reference-shape ``{query, top_k}`` request."""
         self._check_queries([body.query])
         gold = tuple(body.golden_answers) if body.golden_answers is not None else None
-        return SearchRequest(query=body.query, top_k=self._top_k(body.top_k), question=body.question,
-                             golden_answers=gold, noise_probability=self.noise_probability(body), mode=body.mode)
+        request = SearchRequest(query=body.query, top_k=self._top_k(body.top_k), question=body.question,
+                                golden_answers=gold, noise_probability=self.noise_probability(body), mode=body.mode)
+        return self._check_steering([request])[0]
 
     # ------------------------------------------------------------ answering
     async def answer(

@@ -101,3 +101,32 @@ def to_dataset(rows: Sequence[Mapping[str, Any]]) -> Any:
     from datasets import Dataset
 
     return Dataset.from_dict({k: [list(r[k]) for r in rows] for k in ROW_KEYS})
+
+
+def length_bucketed_order(lengths: Sequence[int], batch_size: int, batches: int, seed: int = 0,
+                          window: int = 16) -> list[int]:
+    """Row indices for ``batches`` full batches in a row: per epoch, shuffle, sort within windows of
+    ``window`` batches by length, cut into batches, shuffle the batches (a short last batch is dropped).
+
+    Read in order (a sequential sampler), each batch holds rows of similar length, so little is padded,
+    while the batches of an epoch still come in random order.
+
+    >>> order = length_bucketed_order([5, 50, 6, 51], batch_size=2, batches=3)
+    >>> len(order), sorted(sorted([5, 50, 6, 51][i] for i in order[k:k + 2]) for k in (0, 2))
+    (6, [[5, 6], [50, 51]])
+    """
+    import random
+
+    if len(lengths) < batch_size:
+        raise SFTDataError(f"{len(lengths)} rows cannot fill one batch of {batch_size}; lower batch_size")
+    rng = random.Random(seed)
+    order: list[int] = []
+    while len(order) < batches * batch_size:
+        shuffled = rng.sample(range(len(lengths)), len(lengths))
+        epoch = []
+        for start in range(0, len(shuffled), batch_size * window):
+            chunk = sorted(shuffled[start : start + batch_size * window], key=lambda i: lengths[i])
+            epoch += [chunk[i : i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
+        rng.shuffle(epoch)
+        order += [i for batch in epoch for i in batch]
+    return order[: batches * batch_size]

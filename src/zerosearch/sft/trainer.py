@@ -10,18 +10,20 @@ back into plain weights, and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zerosearch.provenance import package_versions
 from zerosearch.sft.config import SFTRunConfig
-from zerosearch.sft.data import to_dataset, to_rows
+from zerosearch.sft.data import length_bucketed_order, to_dataset, to_rows
 
 RECORD_NAME = "sft_record.json"
 
@@ -38,6 +40,8 @@ class SFTResult:
     trained_tokens: int = 0
     seconds: float = 0.0
     model: Any = None  # the trained (merged) model, still in memory
+    steps: int = 0  # optimizer steps taken (below max_steps when a callback stopped the run)
+    cpu_seconds: float = 0.0  # CPU time of this process in trainer.train()
 
 
 def prepare_output(path: Path, overwrite: bool) -> None:
@@ -96,26 +100,59 @@ def completion_loss(model: Any, rows: list[dict], pad_id: int, batch_size: int =
     return total / max(count, 1)
 
 
+@contextlib.contextmanager
+def quiet_progress(quiet: bool = True) -> Iterator[None]:
+    """Without the progress bars of ``datasets`` (TRL's dataset preparation) and transformers (saving
+    shards) while inside, when ``quiet``; restores their previous state after."""
+    if not quiet:
+        yield
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets_on, transformers_on = not datasets.are_progress_bars_disabled(), hf_logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if datasets_on:
+            datasets.enable_progress_bars()
+        if transformers_on:
+            hf_logging.enable_progress_bar()
+
+
 def _trl_args(config: SFTRunConfig, scratch: str) -> Any:
     """TRL's arguments. Without a GPU ``use_cpu`` is set: the run is on the CPU either way, and transformers
     refuses bf16 autocast on a CPU unless told it is one."""
+    import dataclasses
+
     import torch
     from trl import SFTConfig
 
+    # transformers 5 renamed gradient_checkpointing (TRL's default: on) and warns on the old name
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return SFTConfig(
         output_dir=scratch, max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps, learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler, lr_scheduler_kwargs=config.lr_scheduler_kwargs,
         warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm, max_length=config.max_length, completion_only_loss=True,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        train_sampling_strategy=_sampling(config),
         seed=config.seed, data_seed=config.seed,
         logging_steps=config.logging_steps, save_strategy="no", report_to="none",
         use_cpu=config.use_cpu or not torch.cuda.is_available(),
         bf16=config.dtype == "bfloat16" or config.mixed_precision == "bf16", fp16=config.dtype == "float16",
-        dataloader_num_workers=0, gradient_checkpointing=config.gradient_checkpointing,
-        disable_tqdm=False, packing=False,
+        dataloader_num_workers=0, disable_tqdm=not config.progress_bar, packing=False,
+        **{checkpointing: config.gradient_checkpointing},
     )
+
+
+def _sampling(config: SFTRunConfig) -> str:
+    if config.length_buckets:
+        return "sequential"  # the rows come pre-ordered (length_bucketed_order)
+    return "group_by_length" if config.group_by_length else "random"
 
 
 def linear_module_names(model: Any) -> list[str]:
@@ -140,23 +177,43 @@ def _peft_config(config: SFTRunConfig, model: Any) -> Any:
                       target_modules=targets, layers_to_transform=lora.layers, task_type="CAUSAL_LM")
 
 
-def make_trainer(config: SFTRunConfig, rows: list[dict], model: Any, tokenizer: Any, scratch: str) -> Any:
-    """TRL's ``SFTTrainer`` over checked ``rows`` (labels built from ``completion_mask``), checkpoints
-    in ``scratch``."""
+def make_trainer(
+    config: SFTRunConfig, rows: list[dict], model: Any, tokenizer: Any, scratch: str,
+    *, callbacks: Sequence[Any] = (), log: Callable[[str], None] = print, name: str = "sft",
+) -> Any:
+    """TRL's ``SFTTrainer`` over checked ``rows`` (labels built from ``completion_mask``), checkpoints in
+    ``scratch``, with ``callbacks`` (transformers ``TrainerCallback``s) added. Without
+    ``config.progress_bar`` TRL's printers are replaced by one ``log`` line per logging step."""
+    from transformers import PrinterCallback
     from trl import SFTTrainer
 
-    return SFTTrainer(model=model, args=_trl_args(config, scratch), train_dataset=to_dataset(rows),
-                      processing_class=tokenizer, peft_config=_peft_config(config, model))
+    from zerosearch.sft.progress import LogCallback
+
+    if config.length_buckets:
+        per_step = config.batch_size * config.gradient_accumulation_steps
+        order = length_bucketed_order([len(r["input_ids"]) for r in rows], per_step, config.max_steps, config.seed)
+        rows = [rows[i] for i in order]
+    trainer = SFTTrainer(model=model, args=_trl_args(config, scratch), train_dataset=to_dataset(rows),
+                         processing_class=tokenizer, peft_config=_peft_config(config, model))
+    if not config.progress_bar:
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(LogCallback(log, name))
+    for callback in callbacks:
+        trainer.add_callback(callback)
+    return trainer
 
 
 def run_sft(
-    config: SFTRunConfig, data: Any, *, model: Any = None, tokenizer: Any = None, log: Any = print
+    config: SFTRunConfig, data: Any, *, model: Any = None, tokenizer: Any = None, log: Any = print,
+    callbacks: Sequence[Any] = (), name: str = "sft",
 ) -> SFTResult:
     """Fine-tune on ``data`` (text pairs or pre-tokenized rows, list or ``datasets.Dataset``), save the
     model + tokenizer + ``sft_record.json`` into ``config.output_dir`` and return an :class:`SFTResult`.
 
     Pass ``model`` and ``tokenizer`` objects to train something not on disk (``config.model`` is then
-    only recorded); otherwise both are loaded from ``config.model``.
+    only recorded); otherwise both are loaded from ``config.model``. ``callbacks`` (transformers
+    ``TrainerCallback``s) join TRL's, e.g. a check that stops the run early
+    (``control.should_training_stop``); progress goes to ``log`` as lines prefixed with ``name``.
     """
     import torch
     from transformers import set_seed
@@ -175,31 +232,34 @@ def run_sft(
     rows = to_rows(data, tokenizer)
     probe = random.Random(config.seed).sample(rows, min(config.probe_rows, len(rows)))
     loss_before = completion_loss(model, probe, tokenizer.pad_token_id)
-    with tempfile.TemporaryDirectory(prefix="zerosearch-sft-") as scratch:
-        trainer = make_trainer(config, rows, model, tokenizer, scratch)
-        start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="zerosearch-sft-") as scratch, quiet_progress(not config.progress_bar):
+        trainer = make_trainer(config, rows, model, tokenizer, scratch, callbacks=callbacks, log=log, name=name)
+        start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train()
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     trained = trainer.model
     if config.lora is not None and config.lora.merge:
         trained = trained.merge_and_unload()
     loss_after = completion_loss(trained, probe, tokenizer.pad_token_id)
     trained.generation_config.pad_token_id = tokenizer.pad_token_id
     trained.generation_config.eos_token_id = tokenizer.eos_token_id
-    trained.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with quiet_progress(not config.progress_bar):
+        trained.save_pretrained(out)
+        tokenizer.save_pretrained(out)
     curve = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+    steps = trainer.state.global_step
     result = SFTResult(out, loss_before, loss_after, curve, len(rows),
-                       sum(sum(r["completion_mask"]) for r in rows), seconds, trained)
+                       sum(sum(r["completion_mask"]) for r in rows), seconds, trained, steps, cpu_seconds)
     record = {
         "config": config.model_dump(mode="json"), "seed": config.seed,
-        "versions": package_versions(),
+        "versions": package_versions(), "steps": steps,
         "rows": result.rows, "trained_tokens": result.trained_tokens, "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "loss_before": loss_before, "loss_after": loss_after, "probe_rows": len(probe), "curve": curve,
         "parameters": sum(p.numel() for p in trained.parameters()),
     }
     (out / RECORD_NAME).write_text(json.dumps(record, indent=1), "utf-8")
-    log(f"SFT saved in {out}: {config.max_steps} steps in {seconds:.0f} s, "
-        f"completion loss {loss_before:.3f} -> {loss_after:.3f}")
+    probed = f", completion loss {loss_before:.3f} -> {loss_after:.3f}" if probe else ""
+    log(f"SFT saved in {out}: {steps} steps in {seconds:.0f} s{probed}")
     return result
 

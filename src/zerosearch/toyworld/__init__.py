@@ -3,16 +3,17 @@
 The warm-started policy knows how to search and to read answers out of passages but, by design,
 searches only about a third of the time; RL with any of the algorithms lifts its reward from about
 0.4 to above 0.9 in under 20 steps (``benchmarks/toy_learning.py``, ``docs/benchmarks.md``). That default
-world saturates; the demo's harder one (``zerosearch.demo.config.harder_world``: a 3-hop kind, top-3
-results with distractors) does not (``docs/demo.md``).
+world saturates; the demo's harder one (``zerosearch/demo/worlds/toy.yaml``: a 3-hop kind, top-3 results
+with distractors) does not (``docs/demo.md``).
 
     from zerosearch.toyworld import build_toy_world
     paths = build_toy_world("runs/toyworld", seed=0)   # corpus, questions, warm-started policy
 
 Modules: ``world`` (made-up people, cities, companies; passages and questions), ``tokenizer``
 (word-level, protocol tags as single tokens), ``model`` (tiny Llama), ``demos`` (imperfect
-demonstrations), ``warmstart`` (policy-token SFT in two stages), ``build`` (all of it into one
-directory), ``simulator`` (a tiny fine-tuned search simulator for the world), ``evaluate``.
+demonstrations and their token rows), ``build`` (all of it into one directory; the warm-start runs
+through ``zerosearch.warmstart.stages``, the staged TRL warm-start every world uses), ``simulator`` (a
+tiny fine-tuned search simulator for the world), ``evaluate``.
 """
 
 from __future__ import annotations

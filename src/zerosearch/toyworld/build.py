@@ -1,7 +1,10 @@
 """Build a complete toy world into one directory: corpus, questions, tokenizer and warm-started policy.
 
-Everything the toy RL runs need, from one seed, offline, in a few minutes on one CPU core (the
-warm-start's skills stage stops when a reading check passes, ~1,000 steps; the habits stage is 200)::
+Everything the toy RL runs need, from one seed, offline, in a few minutes on one CPU core. The warm-start
+is two stages of :func:`zerosearch.warmstart.stages.run_stages` (TRL): *skills* (correct episodes and
+practice) stops once the teacher-forced reading check passes for every question kind; *habits* (the
+imperfect mix) runs a fixed number of steps. The demo's world (``zerosearch/demo/worlds/toy.yaml``) reads
+after ~600 steps of 16 episodes, about 3 CPU-minutes in all (``docs/demo.md``)::
 
     python -m zerosearch.toyworld.build --out runs/toyworld --seed 0
 
@@ -15,9 +18,9 @@ Layout of ``out_dir``: ``corpus.jsonl`` (wiki-18 rows), ``world.json`` (every en
 ``warmstart.jsonl`` / ``train.jsonl`` / ``test.jsonl`` (questions: ``id``, ``question``,
 ``golden_answers``, ``kind``), ``template.txt`` (the short raw prompt), ``demonstrations.jsonl`` (the
 warm-start episodes of both stages, for inspection), ``policy/`` (model and tokenizer, ``save_pretrained``
-form) and ``manifest.json`` (configs, versions, warm-start losses, reading checks, search probability,
-timings). The same seed gives byte-identical
-files except the timings in ``manifest.json``.
+form), ``stages/skills/`` (the model after the skills stage) and ``manifest.json`` (configs, versions,
+warm-start losses, reading checks, search probability, timings). The same seed gives byte-identical files
+except the timings in ``manifest.json`` and the ``sft_record.json`` files.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from zerosearch import protocol
 from zerosearch.provenance import package_versions
 from zerosearch.search.base import SearchEngine
-from zerosearch.toyworld.demos import DemoMix, Demonstration, build_demonstrations
+from zerosearch.toyworld.demos import DemoMix, Demonstration, build_demonstrations, demonstration_rows
 from zerosearch.toyworld.model import TinyModelConfig
-from zerosearch.toyworld.warmstart import WarmStartConfig, format_reading
 from zerosearch.toyworld.world import SPLITS, World, WorldConfig, generate_world, question_kind
+from zerosearch.warmstart.reading import ReadingCheck, action_probability, format_reading, reading_accuracy
+from zerosearch.warmstart.stages import NumThreads, StageConfig
 
 TEMPLATE_NAME = "template.txt"
+SKILLS_DIR = "stages/skills"
 HELD_OUT_DEMOS = 96
 READING_CHECKS = 240
 
@@ -55,10 +60,13 @@ class ToyBuildConfig(BaseModel):
     world: WorldConfig = Field(default_factory=WorldConfig)
     model: TinyModelConfig = Field(default_factory=TinyModelConfig)
     demos: DemoMix = Field(default_factory=DemoMix, description="practice counts and the habits stage's mix")
-    skills: WarmStartConfig = Field(
-        default_factory=WarmStartConfig, description="stage 1: correct episodes + practice, until reading passes")
-    habits: WarmStartConfig = Field(
-        default_factory=lambda: WarmStartConfig(steps=200, learning_rate=3e-4, warmup_steps=10, log_every=50),
+    skills: StageConfig = Field(
+        default_factory=lambda: StageConfig(steps=3000, batch_size=32, check_every=250, reading_target=0.95),
+        description="stage 1: correct episodes + practice, until reading passes (this default world, one passage "
+        "per person: all kinds read after ~1,000 steps)")
+    habits: StageConfig = Field(
+        default_factory=lambda: StageConfig(steps=200, batch_size=32, learning_rate=3e-4, warmup_steps=10,
+                                            log_every=50),
         description="stage 2: the imperfect DemoMix, fixed steps at a lower learning rate")
     num_threads: int | None = Field(
         1, ge=1, description="torch CPU threads during the warm-start (1 is fastest for this size on a busy CPU)")
@@ -185,7 +193,7 @@ def stage_data(world: World, engine: SearchEngine, template: str, mix: DemoMix, 
     correct = mix.model_copy(update={"no_search": 0.0, "wrong_doc": 0.0, "skip_hop": 0.0})
     no_practice = {"copy_practice": 0, "read_practice": 0}
     warmstart = world.questions("warmstart")
-    held_out = build_demonstrations(world, world.questions("train"), engine, template,
+    held_out = build_demonstrations(world, world.questions("train")[:HELD_OUT_DEMOS], engine, template,
                                     mix.model_copy(update=no_practice), seed + 1)
     checks = build_demonstrations(world, world.questions("train")[:READING_CHECKS], engine, template,
                                   correct.model_copy(update=no_practice))
@@ -193,7 +201,7 @@ def stage_data(world: World, engine: SearchEngine, template: str, mix: DemoMix, 
         skills=build_demonstrations(world, warmstart, engine, template, correct, seed),
         habits=build_demonstrations(world, warmstart, engine, template, mix, seed + 2),
         checks=checks,
-        held_out=held_out[:HELD_OUT_DEMOS],
+        held_out=held_out,
         prompts=[protocol.render_prompt(q.question, None, template, False) for q in world.questions("test")],
     )
 
@@ -223,34 +231,35 @@ def write_world(out_dir: str | Path, config: ToyBuildConfig, *, overwrite: bool 
     return paths
 
 
-def warm_start_policy(paths: ToyWorldPaths, config: ToyBuildConfig, *, log: Any = print) -> ToyWorldPaths:
+def warm_start_policy(
+    paths: ToyWorldPaths, config: ToyBuildConfig, *, log: Any = print, num_threads: NumThreads = None
+) -> ToyWorldPaths:
     """Tokenizer, demonstrations and the two-stage warm-start of the world in ``paths`` (written by
-    :func:`write_world` with the same ``config``); writes ``policy/`` and ``manifest.json`` last."""
-    import torch
+    :func:`write_world` with the same ``config``); writes ``policy/`` and ``manifest.json`` last.
 
+    ``num_threads`` (default ``config.num_threads``) is torch's CPU thread count, or a callable asked every
+    ``THREAD_POLL_STEPS`` steps (a runner can hand over a second core once other tasks are done)."""
     from zerosearch.search.bm25 import BM25SearchEngine
     from zerosearch.toyworld.model import build_tiny_llama
     from zerosearch.toyworld.tokenizer import build_tokenizer
 
     config = config.seeded()
-    seed = config.seed
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    start = time.perf_counter()
+    threads = num_threads if num_threads is not None else config.num_threads
+    start, cpu_start = time.perf_counter(), time.process_time()
     world = generate_world(config.world)
     if json.loads(paths.world.read_text("utf-8")) != json.loads(json.dumps(world.to_record())):
         raise ValueError(f"{paths.world} is not the world of this config; rebuild it with write_world")
     template = read_template()
     engine = BM25SearchEngine(paths.corpus, progress=False)
     tokenizer = build_tokenizer(tokenizer_texts(world, template))
-    data = stage_data(world, engine, template, config.demos, seed)
+    data = stage_data(world, engine, template, config.demos, config.seed)
     write_jsonl([demonstration_record(d, "skills") for d in data.skills]
                 + [demonstration_record(d, "habits") for d in data.habits], paths.demonstrations)
     timings = {"data_s": time.perf_counter() - start}
     model = build_tiny_llama(tokenizer, config.model)
-    warm = warm_start_stages(model, tokenizer, data, config, log, timings)
-    model.save_pretrained(paths.policy)
-    tokenizer.save_pretrained(paths.policy)
+    warm = warm_start_stages(model, tokenizer, data, config, paths, log, threads)
+    timings.update(warm.pop("timings"), total_s=time.perf_counter() - start,
+                   total_cpu_s=time.process_time() - cpu_start)
     manifest = {
         "config": config.model_dump(mode="json"),
         "versions": package_versions(),
@@ -273,31 +282,41 @@ def warm_start_policy(paths: ToyWorldPaths, config: ToyBuildConfig, *, log: Any 
 
 
 def warm_start_stages(
-    model: Any, tokenizer: Any, data: StageData, config: ToyBuildConfig, log: Any, timings: dict[str, float]
+    model: Any, tokenizer: Any, data: StageData, config: ToyBuildConfig, paths: ToyWorldPaths, log: Any,
+    threads: NumThreads = None,
 ) -> dict[str, Any]:
-    """Skills stage (stops when reading passes), then habits stage; what each did, for the manifest."""
-    from zerosearch.toyworld.warmstart import evaluate_loss, reading_accuracy, search_probability, warm_start
+    """Skills stage (stops when reading passes), then habits stage (saved as ``paths.policy``) through
+    :func:`zerosearch.warmstart.stages.run_stages`; what each did, for the manifest."""
+    from zerosearch.sft.trainer import completion_loss
+    from zerosearch.warmstart.stages import Stage, run_stages
 
-    loss_before = evaluate_loss(model, tokenizer, data.held_out)
-    start = time.perf_counter()
-    skills = warm_start(model, tokenizer, data.skills, config.skills, log=log, checks=data.checks)
-    timings["skills_s"] = time.perf_counter() - start
-    searching_after_skills = search_probability(model, tokenizer, data.prompts)
-    log(f"skills stage done after {skills.steps} steps; first action is a search with probability "
-        f"{searching_after_skills:.2f}")
-    start = time.perf_counter()
-    habits = warm_start(model, tokenizer, data.habits, config.habits, log=log)
-    timings["habits_s"] = time.perf_counter() - start
-    reading = reading_accuracy(model, tokenizer, data.checks)
+    check = ReadingCheck(demonstration_rows(data.checks, tokenizer), [d.example.metadata["kind"] for d in data.checks],
+                         every=config.skills.check_every, target=config.skills.reading_target)
+    prompts = [list(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in data.prompts]
+    held_out = demonstration_rows(data.held_out, tokenizer)
+    pad = tokenizer.pad_token_id
+    loss_before = completion_loss(model, held_out, pad)
+    length = config.model.max_position_embeddings
+    stages = [
+        Stage("skills", demonstration_rows(data.skills, tokenizer),
+              config.skills.sft_config(paths.root / SKILLS_DIR, max_length=length, model="toyworld-tiny-llama"),
+              check, measure=lambda m: {"search_probability": action_probability(m, tokenizer, prompts)}),
+        Stage("habits", demonstration_rows(data.habits, tokenizer),
+              config.habits.sft_config(paths.policy, max_length=length, model="toyworld-tiny-llama")),
+    ]
+    result = run_stages(stages, model=model, tokenizer=tokenizer, log=log, num_threads=threads)
+    final = result.model
+    skills, habits = result.stage("skills"), result.stage("habits")
     return {
         "held_out_loss_before": loss_before,
-        "held_out_loss_after": evaluate_loss(model, tokenizer, data.held_out),
-        "passed_reading": bool(skills.passed_reading),
-        "reading": reading,
-        "search_probability": search_probability(model, tokenizer, data.prompts),
-        "skills": {"steps": skills.steps, "reading_checks": skills.checks, "curve": skills.curve,
-                   "search_probability": searching_after_skills},
-        "habits": {"steps": habits.steps, "curve": habits.curve},
+        "held_out_loss_after": completion_loss(final, held_out, pad),
+        "passed_reading": bool(skills.passed),
+        "reading": reading_accuracy(final, tokenizer, check.rows, check.kinds),
+        "search_probability": action_probability(final, tokenizer, prompts),
+        "skills": {**skills.summary(), "search_probability": skills.measured["search_probability"]},
+        "habits": habits.summary(),
+        "timings": {"skills_s": skills.sft.seconds, "skills_cpu_s": skills.sft.cpu_seconds,
+                    "habits_s": habits.sft.seconds, "habits_cpu_s": habits.sft.cpu_seconds},
     }
 
 
@@ -322,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="directory to build into")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=None, help="most skills-stage steps (default: WarmStartConfig)")
+    parser.add_argument("--steps", type=int, default=None, help="most skills-stage steps (default: the config's)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     args = parser.parse_args(argv)
     config = ToyBuildConfig()

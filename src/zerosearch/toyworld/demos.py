@@ -40,8 +40,8 @@ from zerosearch.search.base import Document, SearchEngine, SearchRequest
 from zerosearch.toyworld.world import (
     CITY_TEXT,
     COMPANY_TEXT,
+    FACT_WORD,
     HOPS,
-    PERSON_TEXT,
     QUESTION_TEMPLATES,
     Person,
     QuestionKind,
@@ -195,7 +195,7 @@ def build_copy_practice(
             demos.append(guess_demonstration(world, example, template, rng))
             continue
         segments = (Segment(protocol.render_prompt(question, None, template, False), False),
-                    Segment(search_turn(name), True))
+                    Segment(search_turn(world.person_query(name, kind)), True))
         demos.append(Demonstration(example, "copy_practice", segments, ""))
     return demos
 
@@ -231,8 +231,7 @@ def _random_chain(
 ) -> tuple[list[tuple[str, str, str]], str]:
     """(query, passage title, passage text) per hop of a ``kind`` question about ``person`` with fresh
     random facts for every entity on the way, and the answer those passages give."""
-    hops = [(person.name, person.name,
-             PERSON_TEXT.format(name=person.name, city=person.birth_city, company=person.employer))]
+    hops = [(world.person_query(person.name, kind), person.name, _fact_text(world, person, FACT_WORD[kind]))]
     if kind == "born_in":
         return hops, person.birth_city
     if kind == "works_for":
@@ -246,22 +245,34 @@ def _random_chain(
     return hops, country
 
 
+def _fact_text(world: World, person: Person, fact: str) -> str:
+    """The passage of ``person`` that states ``fact`` (``born`` / ``works``): their only one in the ``person``
+    layout."""
+    passages = dict(world.person_passages(person))
+    return passages[""] if "" in passages else passages[f"-{fact}"]
+
+
 def _distractors(world: World, query: str, count: int, rng: random.Random) -> list[Document]:
     """``count`` passages with random facts that mention ``query``'s words, as BM25's lower ranks do: other
-    people sharing a name word, or people born in / working for the searched city or company."""
+    people sharing a name word (in the ``fact`` layout: and the fact word, or the same person's other fact),
+    or people born in / working for the searched city or company."""
     words = query.split()
     out = []
     for _ in range(count):
         first, last = rng.choice(world.first_names), rng.choice(world.last_names)
         city, company = rng.choice(world.cities), rng.choice(world.companies)
-        if len(words) == 2:  # a person: share the first or the last name
+        fact = words[2] if len(words) == 3 else None
+        if len(words) >= 2:  # a person: share the first or the last name
             first, last = (words[0], last) if rng.random() < 0.5 else (first, words[1])
+            if fact is not None and rng.random() < 0.3:  # the searched person's other fact
+                first, last, fact = words[0], words[1], "works" if fact == "born" else "born"
         elif query in world.city_country:
-            city = query
+            city, fact = query, "born"
         else:
-            company = query
+            company, fact = query, "works"
         name = f"{first} {last}"
-        out.append(Document(name, PERSON_TEXT.format(name=name, city=city, company=company)))
+        person = Person("distractor", first, last, city, company, "warmstart")
+        out.append(Document(name, _fact_text(world, person, fact or "born")))
     return out
 
 
@@ -274,3 +285,10 @@ def tokenize_demonstration(demo: Demonstration, tokenizer: object) -> tuple[list
         ids += seg_ids
         mask += [int(seg.policy)] * len(seg_ids)
     return ids, mask
+
+
+def demonstration_rows(demos: list[Demonstration], tokenizer: object) -> list[dict[str, list[int]]]:
+    """Demonstrations as SFT rows (``input_ids`` + ``completion_mask``), the form ``zerosearch.sft`` and the
+    staged warm-start (``zerosearch.warmstart.stages``) train on."""
+    return [dict(zip(("input_ids", "completion_mask"), tokenize_demonstration(d, tokenizer), strict=True))
+            for d in demos]

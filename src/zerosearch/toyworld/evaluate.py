@@ -1,7 +1,8 @@
 """Score a toy policy on held-out toy questions through the real rollout, with per-kind breakdowns.
 
 Besides EM/F1 it reports what explains a toy policy's score: how often it searches, and how often its
-first query is exactly the person's name from the question (the copy rate). Greedy and sampled
+first query is the person's name from the question (the copy rate; in the ``fact`` layout followed by the
+fact's word). Greedy and sampled
 scores tell different things (the miniature's finding): greedy shows the mode, sampled shows how much
 probability the policy puts on the good behaviour, which is what RL moves first.
 
@@ -37,6 +38,18 @@ def asked_name(question: str) -> str | None:
     return found.group(1) if found else None
 
 
+def copied_name(query: str, question: str) -> bool:
+    """Whether ``query`` is the question's person: the name alone, or (``fact`` layout) followed by the fact's
+    word.
+
+    >>> question = "Where was Kovani Tesu born?"
+    >>> copied_name("Kovani Tesu born", question), copied_name("Kovani Tesu", question), copied_name("Kovani", question)
+    (True, True, False)
+    """
+    name = asked_name(question)
+    return name is not None and (query == name or (query.startswith(name + " ") and len(query.split()) == 3))
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
@@ -48,7 +61,7 @@ def summarize(episodes: list[Any]) -> dict[str, float]:
         "f1": _mean([e.metrics["f1"] for e in episodes]),
         "searched": _mean([float(bool(e.queries)) for e in episodes]),
         "searches": _mean([float(len(e.queries)) for e in episodes]),
-        "copy_rate": _mean([float(bool(e.queries) and e.queries[0] == asked_name(e.example.question))
+        "copy_rate": _mean([float(bool(e.queries) and copied_name(e.queries[0], e.example.question))
                             for e in episodes]),
         "answered": _mean([float(e.answer is not None) for e in episodes]),
         "episodes": float(len(episodes)),

@@ -48,6 +48,14 @@ PERSON_TEXT = "{name} was born in {city} and works for {company}."
 # with "in", 1.0 after 1,250 with "of").
 CITY_TEXT = "{city} is a city of {country}."
 COMPANY_TEXT = "{company} is a company based in {city}."
+#: The ``fact`` layout's person passages: one fact each, the answer-bearing entity last (as in every passage).
+BORN_TEXT = "{name} was born in {city}."
+WORKS_TEXT = "{name} works for {company}."
+#: The ``fact`` layout's word naming the fact in the first query (``Kunor Simifu born``): it ranks that fact's
+#: passage first.
+FACT_WORD: dict[str, str] = {"born_in": "born", "birth_country": "born", "works_for": "works",
+                             "employer_country": "works"}
+PassageLayout = Literal["person", "fact"]
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -72,6 +80,11 @@ class WorldConfig(BaseModel):
     kinds: tuple[QuestionKind, ...] = Field(
         ("born_in", "works_for", "birth_country"), min_length=1,
         description="question kinds asked about every person (employer_country: 3 hops)")
+    layout: PassageLayout = Field(
+        "person", description="person: one passage per person with both facts, searched by name; fact: one "
+        "passage per fact, searched by name + the fact's word (Kunor Simifu born), so every answer and every "
+        "next hop is the last word of the first result: one reading rule for every kind, which a tiny policy "
+        "learns in a fraction of the steps (docs/demo.md)")
 
     @model_validator(mode="after")
     def _check_names(self) -> WorldConfig:
@@ -138,14 +151,27 @@ class World:
             return self.city_country[self.company_city[person.employer]]
         return self.city_country[person.birth_city]
 
+    def person_query(self, name: str, kind: QuestionKind) -> str:
+        """The first search of a ``kind`` question about ``name``: the name (``person`` layout), or the
+        name and the fact's word (``fact`` layout)."""
+        return name if self.config.layout == "person" else f"{name} {FACT_WORD[kind]}"
+
     def hop_queries(self, person: Person, kind: QuestionKind) -> list[str]:
         """The searches a correct policy makes for a ``kind`` question, in order; the last one's results
         hold the answer (the person; their city; or their company, then its city)."""
+        first = self.person_query(person.name, kind)
         if kind == "birth_country":
-            return [person.name, person.birth_city]
+            return [first, person.birth_city]
         if kind == "employer_country":
-            return [person.name, person.employer, self.company_city[person.employer]]
-        return [person.name]
+            return [first, person.employer, self.company_city[person.employer]]
+        return [first]
+
+    def person_passages(self, person: Person) -> list[tuple[str, str]]:
+        """``(id suffix, text)`` of the passages stating ``person``'s facts, in the world's layout."""
+        if self.config.layout == "person":
+            return [("", PERSON_TEXT.format(name=person.name, city=person.birth_city, company=person.employer))]
+        return [("-born", BORN_TEXT.format(name=person.name, city=person.birth_city)),
+                ("-works", WORKS_TEXT.format(name=person.name, company=person.employer))]
 
     def candidates(self, kind: QuestionKind) -> tuple[str, ...]:
         """Every entity that could answer a ``kind`` question (the guessing pool)."""
@@ -153,11 +179,8 @@ class World:
                 "employer_country": self.countries}[kind]
 
     def passages(self) -> list[dict[str, str]]:
-        """The corpus in wiki-18 JSONL form: one passage per person, city and company."""
-        rows = [
-            _passage(p.id, p.name, PERSON_TEXT.format(name=p.name, city=p.birth_city, company=p.employer))
-            for p in self.people
-        ]
+        """The corpus in wiki-18 JSONL form: the people's passages (one or two each), one per city and company."""
+        rows = [_passage(p.id + suffix, p.name, text) for p in self.people for suffix, text in self.person_passages(p)]
         rows += [
             _passage(f"city{i:03d}", city, CITY_TEXT.format(city=city, country=country))
             for i, (city, country) in enumerate(self.city_country.items())

@@ -267,12 +267,22 @@ class TrainConfig(_Section):
         self._check_shadow()
         if self.validation.every and not self.data.val:
             raise ValueError("validation.every > 0 needs held-out questions: set data.val")
+        self._check_validation_engine()
         if self.algorithm.policy_loss.loss_agg_mode is AggMode.SEQ_MEAN_TOKEN_SUM_NORM and self.loss_scale is None:
             raise ValueError(
                 "loss_agg_mode seq-mean-token-sum-norm divides by a constant: set "
                 "algorithm.policy_loss.loss_scale_factor or rollout.max_response_tokens"
             )
         return self
+
+    def _check_validation_engine(self) -> None:
+        validating = self.validation.every or self.validation.at_start
+        engine = self.validation.engine or self.engine
+        if validating and engine.kind == "simulated" and engine.prompt_style == "reference":
+            raise ValueError(
+                "validation never shows the engine the gold answers, and a simulator with prompt_style 'reference' "
+                "needs them in every prompt: set validation.engine to a real engine (bm25, dense, remote; the "
+                "paper evaluates with one) or a simulated one with prompt_style 'ours'")
 
     def _check_shadow(self) -> None:
         if self.shadow_engine is not None and self.shadow_engine == self.engine:

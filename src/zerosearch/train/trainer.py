@@ -26,7 +26,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -287,8 +287,9 @@ class Trainer:
     def _due(self, every: int) -> bool:
         return every > 0 and self.step % every == 0
 
-    def train(self) -> dict[str, float]:
-        """Run until ``total_steps``; returns the last step's metrics."""
+    def train(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
+        """Run until ``total_steps``; returns the last step's metrics. ``on_step(step, metrics)`` is called
+        after each step is logged (a scheduler's progress line, say)."""
         cfg = self.config
         if self._resumed_from is None:
             refuse_mixing_runs(self.output_dir)
@@ -312,6 +313,8 @@ class Trainer:
                 if self._due(cfg.checkpoint.every) or (cfg.checkpoint.save_final and self.step == cfg.total_steps):
                     self.save_checkpoint()
                 _advance(bar, metrics)
+                if on_step is not None:
+                    on_step(self.step, metrics)
         finally:
             logger.close()
             if bar is not None:

@@ -7,8 +7,10 @@ questions evaluated) afterwards:
 2. ``split/train.jsonl`` + ``split/test.jsonl``: a seeded split by question (:mod:`.split`);
 3. ``demos.jsonl``: one demonstration per training question, searches answered by the engine for real
    (:mod:`.demos`), tokenised by the rollout's rules (:mod:`.tokens`);
-4. ``model/``: :func:`zerosearch.sft.run_sft` (TRL's SFTTrainer, loss on policy tokens only), a
-   ``save_pretrained`` directory any backend loads (``zerosearch ask --policy <output_dir>/model``);
+4. ``model/``: one stage of :func:`zerosearch.warmstart.stages.run_stages` (the staged warm-start every
+   world uses; here :func:`zerosearch.sft.run_sft`, TRL's SFTTrainer, loss on policy tokens only, no
+   reading check), a ``save_pretrained`` directory any backend loads (``zerosearch ask --policy
+   <output_dir>/model``);
 5. ``warmstart.json``: the config, data counts, the SFT summary and package versions.
 
     result = run_warmstart(load_warmstart_config("configs/sft-smollm2-hotpotqa.yaml"))
@@ -25,11 +27,12 @@ from typing import Any
 from zerosearch.data.loaders import DataError, load_dataset
 from zerosearch.data.types import QAExample
 from zerosearch.provenance import package_versions
-from zerosearch.sft import SFTResult, run_sft
+from zerosearch.sft import SFTResult
 from zerosearch.warmstart.aligned import load_aligned, write_corpus
 from zerosearch.warmstart.config import WarmStartConfig
 from zerosearch.warmstart.demos import Demonstration, build_demonstrations
 from zerosearch.warmstart.split import QuestionSplit, split_by_question
+from zerosearch.warmstart.stages import Stage, run_stages
 from zerosearch.warmstart.tokens import ProtocolTokenizer
 
 RECORD_FILE = "warmstart.json"
@@ -137,18 +140,20 @@ def load_tokenizer(name: str) -> Any:
 
 
 def run_warmstart(
-    config: WarmStartConfig, *, model: Any = None, tokenizer: Any = None, engine: Any = None, log: Any = print
+    config: WarmStartConfig, *, model: Any = None, tokenizer: Any = None, engine: Any = None, log: Any = print,
+    num_threads: Any = None,
 ) -> WarmStartResult:
-    """Build the data and run the SFT; pass ``model`` + ``tokenizer`` objects to train one not on disk."""
+    """Build the data and run the SFT; pass ``model`` + ``tokenizer`` objects to train one not on disk.
+    ``num_threads``: as :func:`~zerosearch.warmstart.stages.run_stages` takes it (an int, or a callable asked
+    while training; default: ``sft.num_threads``)."""
     _check_output(config)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.sft.model)
     data = prepare_data(config, tokenizer, engine)
     summary = data_summary(data)
     log(f"warm-start data: {summary}")
-    if model is None:
-        result = run_sft(config.sft, data.rows, log=log)
-    else:
-        result = run_sft(config.sft, data.rows, model=model, tokenizer=tokenizer, log=log)
+    staged = run_stages([Stage("sft", data.rows, config.sft)], model=model, tokenizer=tokenizer, log=log,
+                        num_threads=num_threads)
+    result = staged.stages[0].sft
     record = {
         "config": config.model_dump(mode="json"), "data": summary,
         "sft": {"output_dir": str(result.output_dir), "loss_before": result.loss_before,

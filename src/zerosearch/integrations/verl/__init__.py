@@ -10,8 +10,11 @@
 * :mod:`~zerosearch.integrations.verl.reward` — ``compute_score`` in verl's custom-reward shape (F1 by
   default; EM and cover-EM selectable), scoring the policy's own text only.
 * :mod:`~zerosearch.integrations.verl.settings` — the ``zerosearch:`` section of the trainer config.
+* :mod:`~zerosearch.integrations.verl.estimators` — plain REINFORCE (the reference's ``adv_estimator=reinforce``),
+  registered in verl's estimator registry; ``zs_algo=reinforce`` has verl import it in every job process.
 
-Only ``agent_loop`` and ``step`` import verl; ``reward`` and ``settings`` work without it. See docs/verl.md.
+Only ``agent_loop``, ``step`` and ``estimators`` import verl; ``reward`` and ``settings`` work without it. See
+docs/verl.md.
 """
 
 VERL_VERSION = "0.9.1"
