@@ -18,6 +18,7 @@ from zerosearch.search.factory import (
     WebEngineConfig,
     build_engine,
     engine_config_from_flags,
+    sized_to_batch,
 )
 
 ADAPTER = TypeAdapter(EngineConfig)
@@ -117,3 +118,22 @@ def test_build_bm25_from_flags(tmp_path: Path) -> None:
 def test_build_engine_rejects_other_objects() -> None:
     with pytest.raises(TypeError, match="needs one of the engine configs"):
         build_engine({"kind": "bm25"})
+
+
+def test_llamacpp_slots_follow_the_batch_unless_set() -> None:
+    """A llama.cpp simulator with concurrency unset gets one parallel slot per query of the caller's batch;
+    an explicit concurrency, other backends and other engines are left alone."""
+    def simulated(**generator: object) -> SimulatedEngineConfig:
+        return SimulatedEngineConfig(generator={"model": "m", **generator})
+
+    sized = sized_to_batch(simulated(backend="llamacpp", llamacpp={"gguf": "m.gguf", "threads": 2}), 16)
+    assert sized.generator.concurrency == 16
+    assert sized.generator.llamacpp.gguf == Path("m.gguf") and sized.generator.llamacpp.threads == 2
+    explicit = simulated(backend="llamacpp", concurrency=4)
+    assert sized_to_batch(explicit, 16) is explicit
+    local = simulated()
+    assert sized_to_batch(local, 16) is local
+    bm25 = BM25EngineConfig(corpus=Path("c.jsonl"))
+    assert sized_to_batch(bm25, 16) is bm25
+    with pytest.raises(ValueError, match="batch must be >= 1"):
+        sized_to_batch(explicit, 0)

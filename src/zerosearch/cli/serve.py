@@ -71,7 +71,7 @@ def main(
     """Serve a search engine over HTTP (Search-R1 /retrieve, reference /search, /health, /metrics, /docs)."""
     from pydantic import ValidationError
 
-    from zerosearch.search.factory import build_engine
+    from zerosearch.search.factory import build_engine, sized_to_batch
     from zerosearch.service import create_app, run_server
 
     engine_flags = {"corpus": corpus, "index_dir": index_dir, "model": model, "url": url, "backend": backend,
@@ -94,7 +94,8 @@ def main(
         import torch
 
         torch.set_num_threads(torch_threads)
-    search_engine = build_engine(serve_config.engine)
+    # backend llamacpp with concurrency unset: one parallel slot per query of a micro-batch
+    search_engine = build_engine(sized_to_batch(serve_config.engine, settings.max_batch_size))
     app = create_app(search_engine, settings)
     auth = "bearer token required" if app.state.settings.token else "no token"
     typer.echo(f"zerosearch serve: {search_engine.name} engine on http://{settings.host}:{settings.port}"

@@ -9,6 +9,10 @@ Five commands, one per stage of ``zerosearch.simulator`` (each reads the previou
     zerosearch simulator collect --questions test.jsonl --engine bm25 --corpus corpus.jsonl --out sim/heldout
     zerosearch simulator evaluate --records sim/heldout --simulator imitate=sim/imitate \\
         --prompt-model smollm2-135m-instruct --out sim/report
+    zerosearch simulator export-gguf --model sim/imitate --out sim/imitate-q8_0.gguf --type q8_0
+
+``export-gguf`` writes a simulator (or any ``save_pretrained`` causal LM) as GGUF for llama.cpp's server,
+the ``llamacpp`` generator backend (docs/serving.md).
 
 Bad input exits with code 2 and the reason.
 """
@@ -21,7 +25,8 @@ from typing import Annotated, Any
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Tune a simulation LLM on your own corpus: collect | label | build | sft | evaluate.")
+                  help="Tune a simulation LLM on your own corpus: collect | label | build | sft | evaluate | "
+                  "export-gguf.")
 
 _ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError)
 Out = Annotated[Path, typer.Option(help="output directory")]
@@ -189,3 +194,23 @@ def evaluate_cmd(
     except _ERRORS as err:
         _fail(err)
     typer.echo((path / "report.md").read_text())
+
+
+@app.command("export-gguf")
+def export_gguf_cmd(
+    model: Annotated[str, typer.Option(help="a save_pretrained model dir (e.g. a `simulator sft` output) or "
+                                       "built-in name")],
+    out: Annotated[Path, typer.Option(help="the GGUF file to write (its record goes to FILE.json)")],
+    type_: Annotated[str, typer.Option("--type", help="f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_m | ... "
+                                       "(4- to 6-bit types need llama-quantize)")] = "q8_0",
+    overwrite: Annotated[bool, typer.Option(help="replace an existing --out")] = False,
+) -> None:
+    """Write a simulator as GGUF for llama.cpp; its tokenizer and chat template are checked after writing."""
+    from zerosearch.llm.gguf_export import export_gguf
+
+    try:
+        record = export_gguf(model, out, type_, overwrite=overwrite)
+    except (*_ERRORS, RuntimeError) as err:
+        _fail(err)
+    typer.echo(f"{record.path}: {record.type}, {record.size_bytes / 2**20:.1f} MiB in {record.seconds:.1f} s "
+               f"(tokenizer and chat template verified)")

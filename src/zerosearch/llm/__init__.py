@@ -1,4 +1,4 @@
-"""Text-generation backends behind one batched interface (local transformers, OpenAI-compatible).
+"""Text-generation backends behind one batched interface (local transformers, OpenAI-compatible, llama.cpp).
 
 Importing this package is cheap: the backends (torch/transformers, httpx) load on first attribute
 access, e.g. ``from zerosearch.llm import TransformersGenerator``.
@@ -14,6 +14,7 @@ from zerosearch.llm.base import Completion, GenerationError, SamplingParams, Tex
 _LAZY = {
     "TransformersGenerator": "zerosearch.llm.transformers_backend",
     "OpenAIGenerator": "zerosearch.llm.openai_backend",
+    "LlamaCppGenerator": "zerosearch.llm.llamacpp_backend",
     "GeneratorConfig": "zerosearch.llm.factory",
     "build_generator": "zerosearch.llm.factory",
 }
@@ -22,6 +23,7 @@ __all__ = [
     "Completion",
     "GenerationError",
     "GeneratorConfig",
+    "LlamaCppGenerator",
     "OpenAIGenerator",
     "SamplingParams",
     "TextGenerator",

@@ -5,18 +5,56 @@ generator as data; :func:`build_generator` turns that into a :class:`TextGenerat
 place that picks a backend class. Heavy libraries (torch, transformers) load only when the local
 backend is built.
 
+Three backends: ``transformers`` (the model runs in this process), ``openai`` (any OpenAI-compatible
+server), ``llamacpp`` (llama.cpp's ``llama-server``: zerosearch starts one on a GGUF export of ``model``
+with ``concurrency`` parallel slots, or uses the one at ``base_url``; docs/serving.md).
+
     >>> GeneratorConfig(backend="openai", base_url="http://127.0.0.1:8000", model="m").backend
     'openai'
+    >>> GeneratorConfig(backend="llamacpp", model="runs/sim", concurrency=16, llamacpp={"threads": 2}).llamacpp.threads
+    2
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from zerosearch.llm.base import TextGenerator
+from zerosearch.llm.gguf_export import check_type
+
+
+class LlamaCppSettings(BaseModel):
+    """The ``llama-server`` zerosearch starts for backend ``llamacpp`` (when no ``base_url`` is given)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gguf: Path | None = Field(
+        None, description="GGUF file to serve (exported from `model`); default: `model` exported once into the "
+        "zerosearch cache at `quantization`")
+    quantization: str = Field("q8_0", description="GGUF type of that automatic export: f16, q8_0, q4_0, q4_k_m, ...")
+    threads: int | None = Field(None, ge=1, description="CPU threads for decoding and prompts (-t, -tb); "
+                                "default: llama.cpp's choice")
+    context_per_slot: int = Field(2048, ge=16, description="KV-cache tokens per slot: prompt + generated tokens")
+    startup_timeout_s: float = Field(120.0, gt=0, description="the server must answer GET /health within this")
+    binary: Path | None = Field(None, description="the llama-server program; default: build/llama.cpp/bin of the "
+                                "checkout, $ZEROSEARCH_LLAMA_CPP/bin, then PATH")
+    log_file: Path | None = Field(None, description="the server's log (default: a temporary file, named in errors)")
+    extra_args: tuple[str, ...] = Field((), description="more llama-server flags, e.g. ['--cache-ram', '0']")
+
+    @field_validator("quantization")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        return check_type(value)
+
+    @model_validator(mode="after")
+    def _gguf_or_quantization(self) -> LlamaCppSettings:
+        if self.gguf is not None and "quantization" in self.model_fields_set:
+            raise ValueError("quantization sets the type of the automatic export; with gguf given drop it")
+        return self
 
 
 class GeneratorConfig(BaseModel):
@@ -25,12 +63,15 @@ class GeneratorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # what
-    backend: Literal["transformers", "openai"] = Field(
-        "transformers", description="'transformers': load the model here; 'openai': call a server."
+    backend: Literal["transformers", "openai", "llamacpp"] = Field(
+        "transformers",
+        description="'transformers': load the model here; 'openai': call a server; 'llamacpp': llama.cpp's "
+        "llama-server, started here or at base_url",
     )
     model: str = Field(
         "smollm2-135m-instruct",
-        description="Hub id, local directory or built-in name (transformers); served model name (openai).",
+        description="Hub id, local directory or built-in name (transformers; llamacpp: its tokenizer renders the "
+        "prompts and it is the source of the GGUF export); served model name (openai).",
     )
     # local backend
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -40,14 +81,20 @@ class GeneratorConfig(BaseModel):
     batch_size: int = Field(32, ge=1, description="Prompts per generate() batch (local backend).")
     # server backend
     base_url: str | None = Field(None, description="Server root, e.g. http://127.0.0.1:8000 (or .../v1).")
-    api: Literal["chat", "completions"] = Field("chat", description="/v1/chat/completions or /v1/completions.")
+    api: Literal["chat", "completions"] = Field(
+        "chat", description="/v1/chat/completions or /v1/completions (llamacpp: always completions).")
     api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key.")
-    concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
+    concurrency: int = Field(
+        8, ge=1, description="Requests in flight at once; llamacpp: also the server's parallel slots (-np) — size "
+        "it to the batch of queries the rollout sends")
     timeout_s: float = Field(60.0, gt=0, description="Deadline of one request, seconds.")
     max_retries: int = Field(3, ge=0, description="Retries on connect errors, timeouts, 429 and 5xx.")
     system_prompt: str | None = Field(
         None, description="api 'chat': a system message before each prompt ('' sends an empty one; None: none)."
     )
+    # llama.cpp server started by zerosearch
+    llamacpp: LlamaCppSettings | None = Field(
+        None, description="backend llamacpp without base_url: the llama-server zerosearch starts (defaults if unset)")
 
     @model_validator(mode="after")
     def _check_backend_fields(self) -> GeneratorConfig:
@@ -55,18 +102,33 @@ class GeneratorConfig(BaseModel):
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000)")
         if self.backend == "transformers" and self.base_url:
             raise ValueError(
-                f"base_url={self.base_url!r} is only used by backend 'openai'; set backend: openai or drop it"
+                f"base_url={self.base_url!r} is only used by backends 'openai' and 'llamacpp'; set the backend or "
+                "drop it"
             )
-        if self.api_key_env is not None and self.backend != "openai":
-            raise ValueError("api_key_env is only used by backend 'openai'")
+        if self.api_key_env is not None and self.backend == "transformers":
+            raise ValueError("api_key_env is only used by backends 'openai' and 'llamacpp'")
         if self.system_prompt is not None and (self.backend != "openai" or self.api != "chat"):
             raise ValueError("system_prompt is only sent by backend 'openai' with api 'chat'")
+        if self.backend == "llamacpp":
+            self._check_llamacpp()
+        elif self.llamacpp is not None:
+            raise ValueError("the llamacpp section is only used by backend 'llamacpp'; set that backend or drop it")
         return self
+
+    def _check_llamacpp(self) -> None:
+        if "api" in self.model_fields_set and self.api != "completions":
+            raise ValueError("backend 'llamacpp' renders prompts itself and calls /v1/completions; drop api: chat")
+        if self.base_url and self.llamacpp is not None:
+            raise ValueError("the llamacpp section configures the server zerosearch starts; with base_url (a running "
+                             "server) drop it")
 
 
 def build_generator(config: GeneratorConfig | dict) -> TextGenerator:
-    """Build the generator a config describes (loads the model for the local backend)."""
+    """Build the generator a config describes (loads the model for the local backend, starts llama-server
+    for backend llamacpp without base_url)."""
     config = config if isinstance(config, GeneratorConfig) else GeneratorConfig.model_validate(config)
+    if config.backend == "llamacpp":
+        return _build_llamacpp(config)
     if config.backend == "openai":
         from zerosearch.llm.openai_backend import OpenAIGenerator
 
@@ -86,6 +148,27 @@ def build_generator(config: GeneratorConfig | dict) -> TextGenerator:
     return TransformersGenerator.from_pretrained(
         config.model, dtype=config.dtype, device=config.device, batch_size=config.batch_size
     )
+
+
+def _build_llamacpp(config: GeneratorConfig) -> TextGenerator:
+    from zerosearch.llm.llamacpp_backend import LlamaCppGenerator, load_tokenizer
+
+    requests = {"timeout_s": config.timeout_s, "max_retries": config.max_retries}
+    if config.base_url:
+        return LlamaCppGenerator(config.base_url, tokenizer=load_tokenizer(config.model), model=config.model,
+                                 concurrency=config.concurrency, api_key=_api_key(config.api_key_env), **requests)
+    settings = config.llamacpp or LlamaCppSettings()
+    if settings.gguf is not None:
+        gguf = settings.gguf
+    else:
+        from zerosearch.llm.gguf_export import cached_gguf
+
+        gguf = cached_gguf(config.model, settings.quantization)
+    return LlamaCppGenerator.start(
+        gguf, tokenizer_source=config.model, slots=config.concurrency, threads=settings.threads,
+        context_per_slot=settings.context_per_slot, binary=settings.binary,
+        startup_timeout_s=settings.startup_timeout_s, log_path=settings.log_file, extra_args=settings.extra_args,
+        **requests)
 
 
 def _api_key(env_name: str | None) -> str | None:

@@ -65,6 +65,24 @@ def build_engine(config: EngineConfig, generator: TextGenerator | None = None) -
     raise TypeError(f"build_engine needs one of the engine configs, got {type(config).__name__}")
 
 
+def sized_to_batch(config: EngineConfig, batch: int) -> EngineConfig:
+    """``config`` with its llama.cpp server's parallel slots sized to the ``batch`` of queries the caller sends.
+
+    Only a simulated engine on generator backend ``llamacpp`` whose config leaves ``concurrency`` unset is
+    changed (an explicit value wins); every other config comes back as it is. The trainer passes its
+    episodes per step, so each rollout turn's searches decode in parallel slots at once.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    if not isinstance(config, SimulatedEngineConfig):
+        return config
+    generator = config.generator
+    if generator.backend != "llamacpp" or "concurrency" in generator.model_fields_set:
+        return config
+    sized = GeneratorConfig.model_validate({**generator.model_dump(exclude_unset=True), "concurrency": batch})
+    return config.model_copy(update={"generator": sized})
+
+
 def engine_config_from_flags(
     engine: str,
     *,
@@ -132,4 +150,5 @@ __all__ = [
     "WebEngineConfig",
     "build_engine",
     "engine_config_from_flags",
+    "sized_to_batch",
 ]

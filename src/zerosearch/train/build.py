@@ -54,7 +54,7 @@ def resolve_resume(config: TrainConfig, resume: bool | str | Path) -> Path | Non
 
 def build_trainer(config: TrainConfig, resume: bool | str | Path = False) -> Trainer:
     """Everything the config names, assembled; resumed from a checkpoint when asked."""
-    from zerosearch.search.factory import build_engine
+    from zerosearch.search.factory import build_engine, sized_to_batch
 
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -66,7 +66,7 @@ def build_trainer(config: TrainConfig, resume: bool | str | Path = False) -> Tra
     val_examples = None
     if config.data.val:
         val_examples = load_examples(config.data.val, limit=config.data.val_limit, seed=config.seed)
-    engine = build_engine(config.engine)
+    engine = build_engine(sized_to_batch(config.engine, config.episodes_per_step))  # llamacpp: a slot per episode
     val_engine = build_engine(config.validation.engine) if config.validation.engine else None
     shadow_engine = build_engine(config.shadow_engine) if config.shadow_engine else None
     trainer = Trainer(config, model=model, tokenizer=tokenizer, engine=engine, train_examples=train_examples,
