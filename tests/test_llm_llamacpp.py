@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -201,6 +204,30 @@ def test_a_server_that_dies_is_reported_with_its_log(tiny_f32, tiny_model, tmp_p
     with pytest.raises(GenerationError, match=f"exited with code -9.*{log}"):
         gen.generate(PROMPTS[:1], GREEDY)
     gen.close()
+
+
+def test_the_server_dies_with_a_killed_parent(tiny_f32, tmp_path):
+    """A run killed with SIGKILL (no atexit, no finalizers) must not leave its llama-server running."""
+    script = (f"from zerosearch.llm.llamacpp_server import LlamaServer\n"
+              f"s = LlamaServer({str(tiny_f32)!r}, slots=1, threads=1, context_per_slot=256)\n"
+              f"s.start(); print(s.process.pid, flush=True)\nimport time; time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(server_pid):
+        time.sleep(0.1)
+    assert not _alive(server_pid), f"llama-server {server_pid} outlived its killed parent"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie awaiting its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 def test_a_bad_gguf_fails_start_up_naming_the_log(llama_cpp, tmp_path):

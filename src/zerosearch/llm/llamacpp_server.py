@@ -29,6 +29,7 @@ import httpx
 
 from zerosearch.llm.base import GenerationError
 from zerosearch.llm.llamacpp_home import llama_cpp_program
+from zerosearch.taskgraph import die_with_parent
 
 HOST = "127.0.0.1"
 STOP_GRACE_S = 10.0
@@ -108,8 +109,11 @@ class LlamaServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         port = free_port()
         log_handle = self.log_path.open("w")
+        # die_with_parent (prctl PR_SET_PDEATHSIG, one libc call between fork and exec): a run killed with SIGTERM
+        # or SIGKILL runs no atexit or finalizer, and must not leave its server behind. The kernel ties it to the
+        # starting *thread*, so start servers from a thread that lives as long as the generator (the main one).
         self.process = subprocess.Popen(self.command(port), stdout=log_handle, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)  # noqa: PLW1509
         self._finalizer = weakref.finalize(self, _stop_process, self.process, log_handle)
         self.url = f"http://{HOST}:{port}"
         try:
