@@ -102,7 +102,7 @@ def prepare(args: argparse.Namespace) -> None:
     label_collection(read_records(work / "collect-train"), ["contains-answer"], work / "label-train")
     build_dataset(read_records(work / "label-train"), work / "data-hinted",
                   BuildConfig(recipe="hinted", top_k=args.top_k, seed=args.seed))
-    n_layers = 30  # SmolLM2-135M; LoRA on the top 12 as in bench_simulator_tuning / bench_policy_rl
+    n_layers = 30  # SmolLM2-135M; LoRA on the top 12 as in bench_simulator_tuning
     sft = SFTRunConfig(model="smollm2-135m-instruct", output_dir=args.simulator, overwrite=True, max_steps=40,
                        batch_size=2, learning_rate=1e-3, warmup_steps=5,
                        lora=LoRASettings(r=16, alpha=32, layers=list(range(n_layers - 12, n_layers))),

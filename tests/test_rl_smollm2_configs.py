@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from zerosearch.train.config import load_config
 from zerosearch.warmstart import load_warmstart_config
 
@@ -47,22 +45,3 @@ def test_simulator_arm_is_judged_by_real_bm25_over_the_pooled_corpus():
         assert real.kind == "bm25" and Path(real.corpus) == warm.corpus_path
     bm25 = load_config(BM25)
     assert bm25.engine.kind == "bm25" and Path(bm25.engine.corpus) == warm.corpus_path
-
-
-def test_the_benchmark_overrides_every_path_it_needs(tmp_path):
-    """bench_policy_rl.rl_config replaces the configs' default paths with its work directory's."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_policy_rl", ROOT / "benchmarks" / "bench_policy_rl.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    args = bench.parse_args(["--out", str(tmp_path), "--steps", "3"])
-    warm = bench.warmstart_config(args)
-    sim_dir = tmp_path / "simulator" / "model"
-    for arm in ("bm25", "simulator"):
-        config = bench.rl_config(args, arm, 1, warm, sim_dir)
-        text = yaml.safe_dump(config.model_dump(mode="json"))
-        assert "runs/sft-smollm2-hotpotqa" not in text and "runs/bench-rl" not in text, arm
-        assert config.seed == 1 and config.total_steps == 3 and config.curriculum.total_steps == 3
-        assert Path(config.output_dir) == tmp_path / f"rl-{arm}-seed1"
-    assert Path(bench.rl_config(args, "simulator", 0, warm, sim_dir).engine.generator.model) == sim_dir
