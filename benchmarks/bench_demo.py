@@ -35,11 +35,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", type=Path, default=None, help="YAML of DemoConfig fields merged into the world's")
     p.add_argument("--finished", type=Path, default=None,
                    help="a demo output directory built by one fresh invocation: report it instead of running")
+    p.add_argument("--time-file", type=Path, default=None,
+                   help="with --finished: the `/usr/bin/time -v` output of the command that ran it (make demo)")
     p.add_argument("--result", type=Path, default=None,
                    help="where to write the figures (default: demo.json, or real_text.json for hotpotqa)")
     args = p.parse_args(argv)
     if args.finished is not None and args.out is not None:
         p.error("--finished DIR reads DIR; drop --out")
+    if args.time_file is not None and args.finished is None:
+        p.error("--time-file describes a finished run: give --finished DIR too")
     args.out = args.finished or args.out
     name = Path(args.world).stem
     args.out = args.out or Path(f"runs/demo-bench-{name}")
@@ -68,6 +72,24 @@ def finished_run(out: Path):
         raise ValueError(f"{out} was built by {len(runs)} invocations ({[r['ran'] for r in runs]}): not one fresh "
                          "run; rerun the demo into an empty directory, or drop --finished to run it here")
     return results
+
+
+def gnu_time(path: Path) -> dict:
+    """The figures of a ``/usr/bin/time -v`` report: command, wall and CPU seconds, peak RSS, exit status."""
+    fields = {}
+    for line in path.read_text("utf-8").splitlines():
+        key, sep, value = line.strip().rpartition(": ")
+        if sep:
+            fields[key] = value
+    try:
+        h_m_s = [float(x) for x in fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":")]
+        return {"command": fields["Command being timed"].strip('"'),
+                "wall_seconds": sum(x * 60 ** i for i, x in enumerate(reversed(h_m_s))),
+                "cpu_seconds": float(fields["User time (seconds)"]) + float(fields["System time (seconds)"]),
+                "peak_rss_mib": int(fields["Maximum resident set size (kbytes)"]) / 1024,
+                "exit_status": int(fields["Exit status"])}
+    except KeyError as err:
+        raise ValueError(f"{path} is not a `/usr/bin/time -v` report (no {err})") from err
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "wall_seconds": results.wall_seconds,
+        "timed_command": gnu_time(args.time_file) if args.time_file else None,
         "peak_rss_mib": results.peak_rss_mib,
         "cpu_seconds_total": sum(s["cpu_s"] for s in stages.values()),
         "stages": stages,

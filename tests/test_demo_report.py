@@ -177,6 +177,12 @@ def test_seed_spread_decides_clearly_and_as_good() -> None:
     assert _verdicts(wide)["b"] is Verdict.DISAGREES  # seed spread 0.10 swallows the gap
     within = _results(ems={"fixed_noise": ([0.63, 0.64], [0.49, 0.50])})  # curriculum 0.01 below, spread 0.02
     assert _verdicts(within)["c"] is Verdict.AGREES
+    # claim (a): ZeroSearch 0.045 below the real engine (beyond the 0.03 tolerance) agrees only when the
+    # seeds spread wider than the shortfall
+    noisy = _results(ems={"rl_real": ([0.66, 0.67], [0.49, 0.50]), "zerosearch": ([0.56, 0.68], [0.48, 0.50])})
+    assert _verdicts(noisy)["a"] is Verdict.AGREES  # spread 0.12 > shortfall 0.05
+    steady = _results(ems={"rl_real": ([0.66, 0.67], [0.49, 0.50]), "zerosearch": ([0.61, 0.63], [0.48, 0.50])})
+    assert _verdicts(steady)["a"] is Verdict.DISAGREES  # spread 0.02: the shortfall is real
 
 
 def test_missing_arms_are_not_measured_never_a_crash() -> None:

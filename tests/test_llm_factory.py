@@ -121,3 +121,12 @@ def test_generate_cli_names_a_missing_model(tmp_path) -> None:
     result = CliRunner().invoke(app, ["generate", "--model", str(tmp_path / "missing"), "hi"])
     assert result.exit_code == 2
     assert "cannot load model" in result.output and "does not exist" in result.output
+
+
+def test_a_dumped_llamacpp_config_loads_back():
+    """A run's saved config (every field dumped) must load again: llama.cpp's api is completions, said so."""
+    config = GeneratorConfig(backend="llamacpp", model="m")
+    assert config.api == "completions"
+    assert GeneratorConfig.model_validate(config.model_dump()) == config
+    with pytest.raises(ValueError, match="drop api: chat"):
+        GeneratorConfig(backend="llamacpp", model="m", api="chat")

@@ -173,6 +173,9 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> DemoResu
 
     start = time.perf_counter()
     check_config(config)
+    for name in simulators_needed(config):  # a bad simulator setting fails now, not after the warm-start
+        if config.world.simulators[name].source == "model":
+            stages.tuned_engine_config(config.world.simulators[name])
     stages.write_world_files(config, log)
     build_engine(stages.parse_engine(stages.real_engine_config(config)))  # index once here, before the workers
     timings = run_tasks(plan(config), config, log)

@@ -251,8 +251,10 @@ def build_world_simulator(config: DemoConfig, name: str, log: Log = print) -> Pa
     return _register_tuned_simulator(spec, out, log)
 
 
-def _register_tuned_simulator(spec: Any, out: Path, log: Log) -> Path:
-    """A simulator tuned elsewhere: check its engine settings and record them as the task's manifest."""
+def tuned_engine_config(spec: Any) -> dict[str, Any]:
+    """The checked engine settings of a simulator tuned before the run (``source: model``): its directory's
+    ``simulator.yaml`` engine section with the world's overrides on top. Switching the backend keeps only
+    what names the model (the file's server-side defaults, such as ``api: chat``, belong to its backend)."""
     from zerosearch.search.engine_config import SimulatedEngineConfig
 
     engine: dict[str, Any] = {}
@@ -263,10 +265,21 @@ def _register_tuned_simulator(spec: Any, out: Path, log: Log) -> Path:
             raise FileNotFoundError(f"{record} not found: a simulator's path must be a `zerosearch simulator sft` "
                                     "output directory (or give engine.generator instead of path)")
         engine = dict((yaml.safe_load(record.read_text("utf-8")) or {}).get("engine") or {})
-        engine["generator"] = {**engine.get("generator", {}), "model": str(path.resolve())}
+        generator = {**engine.get("generator", {}), "model": str(path.resolve())}
+        backend = spec.engine.get("generator", {}).get("backend")
+        if backend is not None and backend != generator.get("backend", "transformers"):
+            generator = {k: v for k, v in generator.items() if k in ("model", "dtype", "device")}
+        engine["generator"] = generator
     engine = merge(engine, spec.engine)
     engine.pop("kind", None)
-    checked = SimulatedEngineConfig.model_validate(engine).model_dump(mode="json")
+    # only what was set: a runner still sizes what the world left open (llama.cpp's slots to the RL batch)
+    return {"kind": "simulated",
+            **SimulatedEngineConfig.model_validate(engine).model_dump(mode="json", exclude_unset=True)}
+
+
+def _register_tuned_simulator(spec: Any, out: Path, log: Log) -> Path:
+    """A simulator tuned elsewhere: record its checked engine settings as the task's manifest."""
+    checked = tuned_engine_config(spec)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.json"
     manifest.write_text(json.dumps({"source": "model", "engine": checked}, indent=2), encoding="utf-8")

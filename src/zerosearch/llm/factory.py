@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -96,6 +96,15 @@ class GeneratorConfig(BaseModel):
     llamacpp: LlamaCppSettings | None = Field(
         None, description="backend llamacpp without base_url: the llama-server zerosearch starts (defaults if unset)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _llamacpp_calls_completions(cls, data: Any) -> Any:
+        """llama.cpp is always asked through /v1/completions: make ``api`` say so, so that a dumped config
+        (``api: completions``) loads back as it was."""
+        if isinstance(data, dict) and data.get("backend") == "llamacpp" and "api" not in data:
+            return {**data, "api": "completions"}
+        return data
+
     @model_validator(mode="after")
     def _check_backend_fields(self) -> GeneratorConfig:
         if self.backend == "openai" and not self.base_url:
@@ -116,7 +125,7 @@ class GeneratorConfig(BaseModel):
         return self
 
     def _check_llamacpp(self) -> None:
-        if "api" in self.model_fields_set and self.api != "completions":
+        if self.api != "completions":
             raise ValueError("backend 'llamacpp' renders prompts itself and calls /v1/completions; drop api: chat")
         if self.base_url and self.llamacpp is not None:
             raise ValueError("the llamacpp section configures the server zerosearch starts; with base_url (a running "
