@@ -162,10 +162,11 @@ def _curves_section(results: DemoResults, files: RunFiles) -> Raw:
 
 def _simulators_section(results: DemoResults, files: RunFiles) -> Raw:
     quality = results.simulator_quality
-    return section("simulators", "Simulator quality and the shadow engine",
-                   sections.note(f"From `zerosearch simulator evaluate` on held-out questions (top-k "
-                                 f"{quality.get('top_k', '?')}); 'reference' is the real engine. Leniency: hit on "
-                                 "perturbed queries (lower is stricter, the real engine's own value beside it)."),
+    source = (quality["note"] if "note" in quality else  # simulators tuned before the run are not measured here
+              f"From `zerosearch simulator evaluate` on held-out questions (top-k {quality.get('top_k', '?')}); "
+              "'reference' is the real engine. Leniency: hit on perturbed queries (lower is stricter, the real "
+              "engine's own value beside it).")
+    return section("simulators", "Simulator quality and the shadow engine", sections.note(source),
                    sections.simulator_table(quality, results.arms),
                    Raw("<h3>During RL: simulated hit where the real engine misses</h3>"),
                    sections.shadow_table(results.arms),
