@@ -65,13 +65,16 @@ LLAMA_SERVER_CMAKE_ARGS := $(LLAMACPP_CMAKE_ARGS) $(LLAMA_SERVER_CPU_ARGS) -DCMA
 	-DBUILD_SHARED_LIBS=OFF \
 	-DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_TESTS=OFF \
 	-DLLAMA_BUILD_EXAMPLES=OFF
+# the machine's cmake, or PyPI's inside .venv where the machine has none
+CMAKE := $(or $(shell command -v cmake 2>/dev/null),$(BIN)/cmake)
 $(LLAMA_SERVER): $(LLAMACPP_SDIST)
+	test -x $(CMAKE) || $(BIN)/pip install --quiet 'cmake>=3.21'
 	rm -rf $(LLAMACPP_HOME)/src $(LLAMACPP_HOME)/cmake-build $(LLAMACPP_HOME)/llama_cpp_python-$(LLAMACPP_VERSION)
 	tar -xzf $(LLAMACPP_SDIST) -C $(LLAMACPP_HOME) llama_cpp_python-$(LLAMACPP_VERSION)/vendor/llama.cpp
 	mv $(LLAMACPP_HOME)/llama_cpp_python-$(LLAMACPP_VERSION)/vendor/llama.cpp $(LLAMACPP_HOME)/src
 	rm -rf $(LLAMACPP_HOME)/llama_cpp_python-$(LLAMACPP_VERSION)
-	cmake -S $(LLAMACPP_HOME)/src -B $(LLAMACPP_HOME)/cmake-build $(LLAMA_SERVER_CMAKE_ARGS) > /dev/null
-	CMAKE_BUILD_PARALLEL_LEVEL=2 cmake --build $(LLAMACPP_HOME)/cmake-build --target llama-server llama-quantize \
+	$(CMAKE) -S $(LLAMACPP_HOME)/src -B $(LLAMACPP_HOME)/cmake-build $(LLAMA_SERVER_CMAKE_ARGS) > /dev/null
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(CMAKE) --build $(LLAMACPP_HOME)/cmake-build --target llama-server llama-quantize \
 		> $(LLAMACPP_HOME)/build.log || (tail -n 40 $(LLAMACPP_HOME)/build.log; exit 1)
 	mkdir -p $(LLAMACPP_HOME)/bin
 	cp $(LLAMACPP_HOME)/cmake-build/bin/llama-quantize $(LLAMACPP_HOME)/cmake-build/bin/llama-server \
