@@ -19,7 +19,7 @@ REPORT = """WARNING: Location 'file:///opt/pypi-more/simple/mpmath/' is ignored:
 """
 
 
-def _bench_demo():
+def load_bench_demo():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_demo.py"
     spec = importlib.util.spec_from_file_location("bench_demo", path)
     module = importlib.util.module_from_spec(spec)
@@ -30,7 +30,7 @@ def _bench_demo():
 def test_time_report_gives_wall_cpu_and_peak_memory(tmp_path: Path) -> None:
     path = tmp_path / "time.txt"
     path.write_text(REPORT)
-    timed = _bench_demo().gnu_time(path)
+    timed = load_bench_demo().gnu_time(path)
     assert timed["command"] == "make demo" and timed["exit_status"] == 0
     assert timed["wall_seconds"] == pytest.approx(434.57)
     assert timed["cpu_seconds"] == pytest.approx(778.71)
@@ -41,9 +41,9 @@ def test_a_file_that_is_not_a_time_report_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "log.txt"
     path.write_text("start warmstart\ndone warmstart\n")
     with pytest.raises(ValueError, match="not a `/usr/bin/time -v` report"):
-        _bench_demo().gnu_time(path)
+        load_bench_demo().gnu_time(path)
 
 
 def test_time_file_needs_a_finished_run() -> None:
     with pytest.raises(SystemExit):
-        _bench_demo().parse_args(["--time-file", "time.txt"])
+        load_bench_demo().parse_args(["--time-file", "time.txt"])

@@ -9,11 +9,10 @@ second run reuses every finished task. Slow-ish (about two minutes of CPU on two
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from test_bench_demo import load_bench_demo
 
 from zerosearch.demo.config import DemoConfig, merge
 from zerosearch.demo.results import DemoResults
@@ -78,19 +77,11 @@ def test_results_json_is_complete_and_names_existing_files(demo) -> None:
     assert again.peak_rss_mib and again.peak_rss_mib < 4096
 
 
-def _bench_demo():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_demo.py"
-    spec = importlib.util.spec_from_file_location("bench_demo", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bench_reports_the_finished_fresh_run(demo, tmp_path) -> None:
     """``bench_demo.py --finished`` turns the timed run itself into the benchmark's JSON, without rerunning."""
     config, results, _ = demo
     out = tmp_path / "demo.json"
-    _bench_demo().main(["--finished", str(config.out), "--result", str(out)])
+    load_bench_demo().main(["--finished", str(config.out), "--result", str(out)])
     written = json.loads(out.read_text())
     assert written["wall_seconds"] == results.wall_seconds
     assert set(written["arms"]) == {"before_rl", "rl_real", "bm25"}
@@ -105,4 +96,4 @@ def test_second_run_reuses_every_finished_task(demo) -> None:
     assert sum(line.startswith("skip ") for line in lines) == 3
     assert [a.seeds for a in rerun.arms] == [a.seeds for a in results.arms]
     with pytest.raises(ValueError, match="not one fresh run"):  # a resumed demo is not a fresh run
-        _bench_demo().finished_run(config.out)
+        load_bench_demo().finished_run(config.out)

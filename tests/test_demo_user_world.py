@@ -17,10 +17,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
-from train_tiny import tiny_model, word_tokenizer, write_world
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from train_tiny import save_tiny_llama, tiny_model, word_tokenizer, write_world
 from typer.testing import CliRunner
 
 from zerosearch.cli.main import app
@@ -35,12 +33,7 @@ pytestmark = pytest.mark.timeout(900)
 def tuned_simulator(path: Path, tokenizer_source: Path) -> None:
     """What `zerosearch simulator sft` leaves: a model (a 2-layer Llama with SmolLM2's tokenizer, so the
     engine's stop strings tokenize) and its simulator.yaml."""
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-    torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         intermediate_size=64, vocab_size=len(tokenizer), max_position_embeddings=1024)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    save_tiny_llama(path, tokenizer_source, hidden_size=32, intermediate_size=64)
     (path / "simulator.yaml").write_text(yaml.safe_dump({"engine": {
         "kind": "simulated", "mode": "finetuned", "generator": {"model": "replaced by the directory itself"},
         "max_new_tokens": 12, "use_chat_template": False}}), "utf-8")

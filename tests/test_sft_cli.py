@@ -12,7 +12,7 @@ import torch
 import typer
 import yaml
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from train_tiny import save_tiny_llama
 from typer.testing import CliRunner
 
 from zerosearch.cli import sft as sft_cli
@@ -34,14 +34,7 @@ def _app() -> typer.Typer:
 @pytest.fixture(scope="module")
 def tiny_model_dir(smollm2_path, tmp_path_factory):
     """A 2-layer Llama (hidden 64) with SmolLM2's tokenizer and chat template, saved like any checkpoint."""
-    path = tmp_path_factory.mktemp("tiny")
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
-    torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         intermediate_size=128, vocab_size=len(tokenizer), max_position_embeddings=2048)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny"), smollm2_path)
 
 
 @pytest.fixture

@@ -63,6 +63,21 @@ def tiny_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
     return LlamaForCausalLM(config)
 
 
+def save_tiny_llama(path: Path, tokenizer_source: str | Path, hidden_size: int = 64,
+                    intermediate_size: int = 128) -> Path:
+    """A 2-layer Llama with random weights and a real tokenizer (SmolLM2's, say: chat template, stop strings
+    that tokenize), saved like any ``save_pretrained`` checkpoint."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    torch.manual_seed(0)
+    config = LlamaConfig(hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         intermediate_size=intermediate_size, vocab_size=len(tokenizer), max_position_embeddings=2048)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def prompt_ids(tokenizer, question: str) -> list[int]:
     """Ids of the rollout prompt built from :data:`TEMPLATE` without a chat template (as the rollout does)."""
     text = render_prompt(question, tokenizer, TEMPLATE, use_chat_template=False)
