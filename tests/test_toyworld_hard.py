@@ -24,11 +24,16 @@ def world():
     return generate_world(HARD)
 
 
-@pytest.fixture(scope="module")
-def engine(world, tmp_path_factory) -> BM25SearchEngine:
-    paths = ToyWorldPaths(tmp_path_factory.mktemp("hard") / "world")
+def _bm25_over(world, root) -> BM25SearchEngine:
+    """BM25 over ``world``'s passages, written as the toy world's files under ``root``."""
+    paths = ToyWorldPaths(root / "world")
     write_world_files(world, paths)
     return BM25SearchEngine(paths.corpus, progress=False)
+
+
+@pytest.fixture(scope="module")
+def engine(world, tmp_path_factory) -> BM25SearchEngine:
+    return _bm25_over(world, tmp_path_factory.mktemp("hard"))
 
 
 def test_three_hop_answer_is_in_no_single_passage_but_follows_the_chain(world, engine):
@@ -108,9 +113,7 @@ def fact_world():
 
 @pytest.fixture(scope="module")
 def fact_engine(fact_world, tmp_path_factory) -> BM25SearchEngine:
-    paths = ToyWorldPaths(tmp_path_factory.mktemp("fact") / "world")
-    write_world_files(fact_world, paths)
-    return BM25SearchEngine(paths.corpus, progress=False)
+    return _bm25_over(fact_world, tmp_path_factory.mktemp("fact"))
 
 
 def _last_word(text: str) -> str:
