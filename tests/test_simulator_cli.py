@@ -29,7 +29,7 @@ def data(shared_data, tmp_path_factory):
 def test_help_documents_the_five_commands():
     result = runner.invoke(app, ["simulator", "--help"])
     assert result.exit_code == 0
-    for command in ("collect", "label", "build", "sft", "evaluate"):
+    for command in ("collect", "label", "build", "sft", "evaluate", "pipeline"):
         assert command in result.output
     assert "simulator" in runner.invoke(app, ["--help"]).output
 
@@ -61,6 +61,9 @@ def test_collect_label_build_through_the_cli(data):
     (["sft", "--data", "nowhere", "--out", "o"], "not a build output"),
     (["evaluate", "--records", "nowhere", "--out", "o", "--simulator", "bad"], "NAME=DIR"),
     (["evaluate", "--records", "nowhere", "--out", "o"], "nothing to evaluate"),
+    (["evaluate", "--out", "o", "--simulator", "s=nowhere"], "--heldout-queries DIR"),
+    (["evaluate", "--records", "nowhere", "--heldout-queries", "nowhere", "--out", "o"], "not both"),
+    (["pipeline", "--config", "nowhere", "--out", "o"], "does not exist"),
 ])
 def test_bad_input_exits_2_with_the_reason(data, tmp_path, args, message):
     root, qa = data

@@ -11,6 +11,11 @@ Five commands, one per stage of ``zerosearch.simulator`` (each reads the previou
         --prompt-model smollm2-135m-instruct --out sim/report
     zerosearch simulator export-gguf --model sim/imitate --out sim/imitate-q8_0.gguf --type q8_0
 
+or all of them in one resumable call, with the policy's own queries, held-out queries of the training
+questions and a quality-per-epoch curve (``zerosearch.simulator.pipeline``):
+
+    zerosearch simulator pipeline --config configs/simulator-smollm2-hotpotqa.yaml --out runs/sim-hotpotqa
+
 ``export-gguf`` writes a simulator (or any ``save_pretrained`` causal LM) as GGUF for llama.cpp's server,
 the ``llamacpp`` generator backend (docs/serving.md).
 
@@ -26,7 +31,7 @@ import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Tune a simulation LLM on your own corpus: collect | label | build | sft | evaluate | "
-                  "export-gguf.")
+                  "export-gguf, or pipeline (every stage in one resumable call).")
 
 _ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError)
 Out = Annotated[Path, typer.Option(help="output directory")]
@@ -166,8 +171,12 @@ def _named_dirs(specs: list[str]) -> dict[str, Path]:
 
 @app.command("evaluate")
 def evaluate_cmd(
-    records: Annotated[Path, typer.Option(help="a collect output over held-out questions (the reference)")],
     out: Out,
+    records: Annotated[Path | None, typer.Option(help="a collect output (one table, no split named)")] = None,
+    heldout_queries: Annotated[Path | None, typer.Option(
+        help="a collect output of held-out queries of the RL training questions (the split RL asks about)")] = None,
+    heldout_questions: Annotated[Path | None, typer.Option(
+        help="a collect output of held-out questions (generalisation, for information)")] = None,
     simulator: Annotated[list[str] | None, typer.Option(help="NAME=DIR of a tuned simulator (repeatable)")] = None,
     prompt_model: Annotated[str | None, typer.Option(help="also evaluate this model as a prompt-based one")] = None,
     top_k: TopK = 3,
@@ -175,13 +184,22 @@ def evaluate_cmd(
     max_new_tokens: Annotated[int, typer.Option(help="generation budget for the k documents")] = 256,
     seed: Seed = 0,
 ) -> None:
-    """Quality report on held-out questions: markdown, JSON and PNG, the real engine as reference row."""
+    """Quality report: markdown, JSON and PNG, the real engine as reference row; one table per split given."""
     from zerosearch.llm.factory import GeneratorConfig
     from zerosearch.search.factory import SimulatedEngineConfig, build_engine
     from zerosearch.simulator import evaluate_simulators, load_engine_config, read_records, write_report
+    from zerosearch.simulator.evaluate import evaluate_splits
 
     sampling = {"temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}
+    splits = {name: path for name, path in (("heldout_queries", heldout_queries),
+                                            ("heldout_questions", heldout_questions)) if path is not None}
     try:
+        if records is not None and splits:
+            raise ValueError("pass --records (one table) or --heldout-queries/--heldout-questions (one table per "
+                             "split), not both")
+        if records is None and not splits:
+            raise ValueError("nothing to evaluate on: pass --heldout-queries DIR and/or --heldout-questions DIR "
+                             "(collect outputs), or --records DIR")
         engines = {name: build_engine(load_engine_config(path, **sampling))
                    for name, path in _named_dirs(simulator or []).items()}
         if prompt_model:
@@ -189,7 +207,10 @@ def evaluate_cmd(
                 generator=GeneratorConfig(model=prompt_model), mode="prompt", **sampling))
         if not engines:
             raise ValueError("nothing to evaluate: pass --simulator NAME=DIR and/or --prompt-model NAME")
-        result = evaluate_simulators(read_records(records), engines, top_k, log=typer.echo)
+        if records is not None:
+            result = evaluate_simulators(read_records(records), engines, top_k, log=typer.echo)
+        else:
+            result = evaluate_splits({n: read_records(p) for n, p in splits.items()}, engines, top_k, log=typer.echo)
         path = write_report(result, out)
     except _ERRORS as err:
         _fail(err)
@@ -214,3 +235,28 @@ def export_gguf_cmd(
         _fail(err)
     typer.echo(f"{record.path}: {record.type}, {record.size_bytes / 2**20:.1f} MiB in {record.seconds:.1f} s "
                f"(tokenizer and chat template verified)")
+
+
+@app.command("pipeline")
+def pipeline_cmd(
+    config: Annotated[Path, typer.Option(help="a simulator pipeline YAML (configs/simulator-smollm2-hotpotqa.yaml)")],
+    out: Out,
+    policy: Annotated[str | None, typer.Option(
+        help="the warm-started policy whose own queries are collected (overrides policy.model)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="dotted override, e.g. sft.epochs=4")] = None,
+) -> None:
+    """Collect -> split -> label -> build -> sft (checkpoint per epoch) -> evaluate on held-out queries and
+    held-out questions, with a quality-per-epoch curve; resumable."""
+    from zerosearch.cli.overrides import cli_overrides
+    from zerosearch.config_files import ConfigError
+    from zerosearch.data.loaders import DataError
+    from zerosearch.simulator.pipeline import load_pipeline_config, run_pipeline
+
+    overrides = cli_overrides(set_)
+    if policy is not None:
+        overrides["policy.model"] = policy
+    try:
+        run_pipeline(load_pipeline_config(config, overrides), out, log=typer.echo)
+    except (*_ERRORS, ConfigError, DataError) as err:
+        _fail(err)
+    typer.echo((out / "report" / "report.md").read_text())

@@ -48,6 +48,11 @@ class BuildConfig(BaseModel):
     top_k: int = Field(3, ge=1, description="'Number of results' in the prompt (use collect's top_k)")
     noisy_share: float = Field(0.5, gt=0.0, lt=1.0, description="share of noisy-mode examples (0.5: balanced)")
     exact_repeats: int = Field(1, ge=1, description="imitate: copies of each exact query's useful example")
+    contrast_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="hinted: share of the noisy examples that are contrast pairs: a query whose "
+        "real results hold the answer, asked for noisy results, answered with the engine's results for a corrupted "
+        "query. Without them every noisy example comes from a query the engine failed on, so the model learns "
+        "'good query -> answer' whatever the kind asks, and leaks the answer into noisy results")
     seed: int = Field(0, description="seeds balancing, corrupted-query choice and shuffling")
 
 
@@ -73,8 +78,46 @@ def hinted_examples(records: Sequence[SearchRecord], config: BuildConfig, rng: r
                          "the hinted recipe needs both classes (collect more questions or use another rule)")
     n_noisy = min(len(noisy), round(len(useful) * config.noisy_share / (1 - config.noisy_share)))
     n_useful = min(len(useful), round(n_noisy * (1 - config.noisy_share) / config.noisy_share))
-    chosen = [(r, "useful") for r in rng.sample(useful, n_useful)] + [(r, "noisy") for r in rng.sample(noisy, n_noisy)]
-    return [_example(r, mode, r.documents, config, r.kind) for r, mode in chosen]
+    n_contrast = round(n_noisy * config.contrast_share)
+    chosen = [(r, "useful") for r in rng.sample(useful, n_useful)]
+    chosen += [(r, "noisy") for r in rng.sample(noisy, n_noisy - n_contrast)]
+    examples = [_example(r, mode, r.documents, config, r.kind) for r, mode in chosen]
+    return examples + contrast_examples(records, useful, n_contrast, config, rng)
+
+
+def contrast_examples(records: Sequence[SearchRecord], useful: Sequence[SearchRecord], n: int, config: BuildConfig,
+                      rng: random.Random) -> list[dict]:
+    """``n`` noisy-mode examples for exact queries the engine answered, with a corrupted query's results."""
+    if n == 0:
+        return []
+    candidates = [r for r in useful if r.kind == "exact"]
+    if not candidates:
+        raise ValueError("contrast_share needs exact queries whose results hold the answer; there are none "
+                         "(set contrast_share: 0 or collect more questions)")
+    out = corrupted_examples(records, candidates, n, config, rng, "contrast")
+    if len(out) < n:
+        raise ValueError(f"found corrupted results for only {len(out)} of {n} contrast examples; lower "
+                         "contrast_share or collect perturbations")
+    return out
+
+
+def corrupted_examples(records: Sequence[SearchRecord], candidates: Sequence[SearchRecord], n: int,
+                       config: BuildConfig, rng: random.Random, source: str) -> list[dict]:
+    """Up to ``n`` noisy-mode examples: a random candidate's query answered with the engine's results for a
+    corrupted query that hold none of its answers (:func:`_noisy_target`); 3n bounded tries."""
+    by_question: dict[str, list[SearchRecord]] = {}
+    for r in records:
+        by_question.setdefault(r.question_id, []).append(r)
+    exact = [r for r in records if r.kind == "exact"]
+    out: list[dict] = []
+    for _ in range(n * 3):
+        if len(out) == n:
+            break
+        record = rng.choice(candidates)
+        target = _noisy_target(record, by_question[record.question_id], exact, rng)
+        if target is not None:
+            out.append(_example(record, "noisy", target, config, source))
+    return out
 
 
 def _noisy_target(record: SearchRecord, same_question: list[SearchRecord], others: list[SearchRecord],
@@ -100,18 +143,8 @@ def imitate_examples(records: Sequence[SearchRecord], config: BuildConfig, rng: 
         raise ValueError("no exact-query records: the imitate recipe needs the policy's own queries")
     useful = [_example(r, "useful", r.documents, config, r.kind)
               for r in records for _ in range(config.exact_repeats if r.kind == "exact" else 1)]
-    by_question: dict[str, list[SearchRecord]] = {}
-    for r in records:
-        by_question.setdefault(r.question_id, []).append(r)
     n_noisy = round(len(useful) * config.noisy_share / (1 - config.noisy_share))
-    noisy = []
-    for _ in range(n_noisy * 3):  # a few records may have no corrupted target; bounded tries
-        if len(noisy) == n_noisy:
-            break
-        record = rng.choice(exact)
-        target = _noisy_target(record, by_question[record.question_id], exact, rng)
-        if target is not None:
-            noisy.append(_example(record, "noisy", target, config, "corrupted"))
+    noisy = corrupted_examples(records, exact, n_noisy, config, rng, "corrupted")
     if len(noisy) < n_noisy:
         raise ValueError(f"found corrupted results for only {len(noisy)} of {n_noisy} noisy examples: every "
                          "candidate holds the gold answer; collect perturbations or more questions")

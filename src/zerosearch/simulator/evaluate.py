@@ -33,6 +33,14 @@ from zerosearch.simulator.collect import SearchRecord
 from zerosearch.simulator.label import contains_answer
 
 REFERENCE = "reference"
+#: The two splits a simulator is judged on, and what each figure means.
+SPLITS = {
+    "heldout_queries": "held-out queries of the RL training questions: query forms (the policy's own among them) "
+                       "that the SFT data never held. During RL the simulator is only asked about the training "
+                       "questions, so this split decides whether simulated training works",
+    "heldout_questions": "held-out questions: questions the simulator never saw. A small model cannot know their "
+                         "facts; generalisation, for information",
+}
 METRICS = ("useful_hit", "noisy_leak", "useful_minus_leak", "format_valid", "mean_words", "leniency",
            "reference_leniency", "hit_when_reference_misses", "agreement", "seconds_per_query")
 
@@ -142,3 +150,17 @@ def evaluate_simulators(
         log(f"{name}: " + ", ".join(f"{k} {table[name][k]:.3f}" for k in ("useful_hit", "noisy_leak", "leniency")))
     return {"top_k": top_k, "leniency_kinds": list(leniency_kinds) if leniency_kinds else "all",
             "table": table, "per_query": per_query}
+
+
+def evaluate_splits(
+    splits: Mapping[str, Sequence[SearchRecord]], engines: Mapping[str, SearchEngine], top_k: int, **kwargs: Any
+) -> dict[str, Any]:
+    """:func:`evaluate_simulators` on each named split (:data:`SPLITS` names the standard two), each result
+    carrying a ``description`` that says what its figures mean."""
+    if not splits:
+        raise ValueError("no split to evaluate on: pass held-out queries and/or held-out questions")
+    out = {}
+    for name, records in splits.items():
+        out[name] = {"description": SPLITS.get(name, name),
+                     **evaluate_simulators(records, engines, top_k, **kwargs)}
+    return {"top_k": top_k, "splits": out}

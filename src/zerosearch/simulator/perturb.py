@@ -25,7 +25,7 @@ from typing import Literal
 PerturbationKind = Literal["misspelt", "other_entity", "dropped_term"]
 KINDS: tuple[PerturbationKind, ...] = ("misspelt", "other_entity", "dropped_term")
 _VOWELS, _CONSONANTS = "aeiou", "bcdfghklmnprstvz"
-_STOP = frozenset(re.findall(r"\w+", (
+STOP_WORDS = frozenset(re.findall(r"\w+", (
     "a an the of in on at to for from by with and or is was were are be been what which who whom whose when "
     "where why how did does do that this these those as it its his her their than then into about"
 )))
@@ -45,7 +45,7 @@ def entity_spans(text: str) -> list[str]:
     spans = []
     for match in _SPAN.finditer(text):
         words = match.group(0).split()
-        while words and words[0].lower() in _STOP:
+        while words and words[0].lower() in STOP_WORDS:
             words = words[1:]
         if words:
             spans.append(" ".join(words))
@@ -102,7 +102,7 @@ def drop_key_term(query: str, rng: random.Random) -> str | None:
     'which city was born in'
     """
     words = query.split()
-    content = [i for i, w in enumerate(words) if _WORD.fullmatch(w.strip(".,;:?!\"'")) and w.lower() not in _STOP]
+    content = [i for i, w in enumerate(words) if _WORD.fullmatch(w.strip(".,;:?!\"'")) and w.lower() not in STOP_WORDS]
     if len(words) < 2 or not content:
         return None
     longest = max(len(words[i]) for i in content)

@@ -62,18 +62,33 @@ def plot(result: dict[str, Any], path: str | Path, title: str = "") -> Path:
     return Path(path)
 
 
+def _section(result: dict[str, Any], png: str, title: str) -> list[str]:
+    return [markdown_table(result), "",
+            f"top-k {result['top_k']}; leniency over perturbed queries of kind(s) {result['leniency_kinds']}; "
+            "'reference' is the real engine.", "", f"![{title}]({png})", ""]
+
+
 def write_report(result: dict[str, Any], out_dir: str | Path, *, title: str = "", extra: dict | None = None,
                  per_query: bool = True) -> Path:
-    """``report.json`` (everything, plus versions and ``extra``), ``report.md`` and ``report.png``."""
+    """``report.json`` (everything, plus versions and ``extra``), ``report.md`` and a bar chart per table:
+    ``report.png`` for one table, ``report-<split>.png`` per split of an ``evaluate_splits`` result, each
+    under a heading that says what its split measures."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     body = {**result, "versions": package_versions(), **(extra or {})}
     if not per_query:
         body.pop("per_query", None)
+        for split in body.get("splits", {}).values():
+            split.pop("per_query", None)
     (out / "report.json").write_text(json.dumps(body, indent=1), "utf-8")
-    lines = [f"# {title or 'Simulator quality'}", "", markdown_table(result), "",
-             f"top-k {result['top_k']}; leniency over perturbed queries of kind(s) {result['leniency_kinds']}; "
-             "'reference' is the real engine.", "", "![simulator quality](report.png)", ""]
+    lines = [f"# {title or 'Simulator quality'}", ""]
+    if "splits" in result:
+        for name, split in result["splits"].items():
+            lines += [f"## {name}", "", f"{split['description']}.", ""]
+            lines += _section(split, f"report-{name}.png", name)
+            plot(split, out / f"report-{name}.png", f"{title} ({name})" if title else name)
+    else:
+        lines += _section(result, "report.png", "simulator quality")
+        plot(result, out / "report.png", title)
     (out / "report.md").write_text("\n".join(lines), "utf-8")
-    plot(result, out / "report.png", title)
     return out

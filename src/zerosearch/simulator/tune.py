@@ -44,12 +44,13 @@ def load_engine_config(model_dir: str | Path, **overrides: Any) -> SimulatedEngi
 
 def tune_simulator(
     data_dir: str | Path, config: SFTRunConfig, *, model: Any = None, tokenizer: Any = None, log: Any = print,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = 256, callbacks: Any = (),
 ) -> SFTResult:
-    """SFT on the dataset in ``data_dir`` (a ``build`` output); writes the model and ``simulator.yaml``."""
+    """SFT on the dataset in ``data_dir`` (a ``build`` output); writes the model and ``simulator.yaml``.
+    ``callbacks``: transformers ``TrainerCallback``s (the pipeline's per-epoch checkpoints)."""
     dataset, record = load_built(data_dir)
     pairs = dataset.select_columns(["prompt", "completion"])
-    result = run_sft(config, pairs, model=model, tokenizer=tokenizer, log=log)
+    result = run_sft(config, pairs, model=model, tokenizer=tokenizer, log=log, callbacks=callbacks)
     engine = served_engine_config(result.output_dir.resolve(), record["engine"], max_new_tokens=max_new_tokens)
     write_engine_file(result.output_dir, engine, record["config"]["recipe"])
     return result
