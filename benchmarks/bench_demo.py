@@ -11,6 +11,12 @@ verdicts, the simulators' quality beside the real engine's and every arm's score
     .venv/bin/python benchmarks/bench_demo.py --out runs/demo-bench
     .venv/bin/python benchmarks/bench_demo.py --world hotpotqa --out runs/demo-hotpotqa
     .venv/bin/python benchmarks/bench_demo.py --finished runs/demo   # judge a finished fresh run (make demo's)
+    .venv/bin/python benchmarks/bench_demo.py --world hotpotqa --config configs/demo-hotpotqa-zerosearch.yaml \
+        --simulator-report tuned=runs/sim-hotpotqa/report   # + the simulator's quality per split and curve
+
+``--simulator-report NAME=DIR`` adds a simulator tuned before the run (a ``zerosearch simulator pipeline`` or
+``simulator evaluate --heldout-queries ...`` report directory): its figures per split beside the real engine's
+(``reference`` and ``simulators``) and its quality-per-epoch curve (``curves``).
 
 ``--finished DIR`` runs nothing: it reads a demo that already ran in DIR (for example the one ``/usr/bin/time
 -v make demo`` timed on a fresh clone) and writes the same figures, provided DIR was built by a single
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -39,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with --finished: the `/usr/bin/time -v` output of the command that ran it (make demo)")
     p.add_argument("--result", type=Path, default=None,
                    help="where to write the figures (default: demo.json, or real_text.json for hotpotqa)")
+    p.add_argument("--simulator-report", action="append", default=[], metavar="NAME=DIR",
+                   help="a simulator's report directory with splits (simulator pipeline/evaluate); repeatable")
     args = p.parse_args(argv)
     if args.finished is not None and args.out is not None:
         p.error("--finished DIR reads DIR; drop --out")
@@ -50,6 +59,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     default = {"toy": "demo.json", "hotpotqa": "real_text.json"}.get(name, f"demo_{name}.json")
     args.result = args.result or RESULTS / default
     return args
+
+
+QUALITY_KEYS = ("useful_hit", "format_valid", "noisy_leak", "leniency", "reference_leniency",
+                "hit_when_reference_misses", "mean_words", "queries")
+REFERENCE_KEYS = ("useful_hit", "format_valid", "leniency", "mean_words", "queries")
+
+
+def json_safe(value):
+    """``value`` with NaN floats as None: strict JSON (a figure with no data, e.g. the engine's noisy leak).
+
+    >>> json_safe({"a": [float("nan"), 1.0]})
+    {'a': [None, 1.0]}
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def simulator_reports(specs: list[str]) -> dict:
+    """``reference``, ``simulators`` and ``curves`` blocks from ``NAME=DIR`` report directories with splits."""
+    reference: dict = {}
+    simulators: dict = {}
+    curves: dict = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        report_path = Path(path) / "report.json"
+        if not sep or not report_path.is_file():
+            raise SystemExit(f"--simulator-report {spec!r}: expected NAME=DIR with DIR/report.json")
+        report = json.loads(report_path.read_text("utf-8"))
+        if "splits" not in report:
+            raise SystemExit(f"{report_path} has one table, no splits: evaluate with --heldout-queries/-questions")
+        simulators[name] = {"report": path}
+        for split, body in report["splits"].items():
+            tuned = [row for engine, row in body["table"].items() if engine != "reference"]
+            simulators[name][split] = {k: tuned[0].get(k) for k in QUALITY_KEYS}
+            reference.setdefault(split, {k: body["table"]["reference"].get(k) for k in REFERENCE_KEYS})
+            reference[split]["description"] = body.get("description", split)
+        if "curve" in report:
+            curves[name] = {"points": report["curve"], "reference": {
+                k: report["curve_reference"].get(k) for k in REFERENCE_KEYS}}
+    return {"reference": reference, "simulators": simulators, "curves": curves}
 
 
 def per_seed(arm, decodings: list[str]) -> dict:
@@ -138,12 +192,15 @@ def main(argv: list[str] | None = None) -> dict:
         "reference": quality.get("reference", {}),
         "simulators": quality.get("simulators", {}),
         "simulator_quality": quality,
+        "curves": {},
         "config": results.config,
     }
+    if args.simulator_report:
+        result.update(simulator_reports(args.simulator_report))
     if "rl_real" in result["arms"]:
         result["arms"]["bm25"] = result["arms"]["rl_real"]  # issue 19's name for the real-engine arm
     args.result.parent.mkdir(parents=True, exist_ok=True)
-    args.result.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    args.result.write_text(json.dumps(json_safe(result), indent=2), encoding="utf-8")
     print(terminal_summary(results))
     print(f"wrote {args.result}")
     return result

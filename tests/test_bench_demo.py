@@ -47,3 +47,31 @@ def test_a_file_that_is_not_a_time_report_is_refused(tmp_path: Path) -> None:
 def test_time_file_needs_a_finished_run() -> None:
     with pytest.raises(SystemExit):
         load_bench_demo().parse_args(["--time-file", "time.txt"])
+
+
+def _row(useful: float, leak: float) -> dict:
+    return {"useful_hit": useful, "format_valid": 0.5, "noisy_leak": leak, "leniency": 0.3, "queries": 10}
+
+
+def test_simulator_reports_give_each_split_beside_the_engine_and_the_curve(tmp_path: Path) -> None:
+    """A hand-written report.json in the layout `simulator pipeline` writes (tested in test_simulator_pipeline)."""
+    report = {"splits": {
+        "heldout_queries": {"description": "RL's split", "table": {"reference": _row(0.4, float("nan")),
+                                                                  "tuned": _row(0.3, 0.1)}},
+        "heldout_questions": {"description": "generalisation", "table": {"reference": _row(0.6, float("nan")),
+                                                                       "tuned": _row(0.2, 0.2)}}},
+        "curve": [{"epoch": 0.5, "useful_hit": 0.1}], "curve_reference": _row(0.4, float("nan"))}
+    import json
+
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    bench = load_bench_demo()
+    blocks = bench.simulator_reports([f"sim={tmp_path}"])
+    assert blocks["simulators"]["sim"]["heldout_queries"]["useful_hit"] == 0.3
+    assert blocks["simulators"]["sim"]["heldout_questions"]["noisy_leak"] == 0.2
+    assert blocks["reference"]["heldout_queries"]["useful_hit"] == 0.4
+    assert blocks["reference"]["heldout_questions"]["description"] == "generalisation"
+    assert blocks["curves"]["sim"]["points"] == [{"epoch": 0.5, "useful_hit": 0.1}]
+    assert json.loads(json.dumps(bench.json_safe({"x": float("nan")}))) == {"x": None}
+    (tmp_path / "report.json").write_text(json.dumps({"table": {}}))
+    with pytest.raises(SystemExit, match="no splits"):
+        bench.simulator_reports([f"sim={tmp_path}"])

@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["zerosearch.protocol", "zerosearch.rewards", "zerosearch.curriculum", "zerosearch.llm.continuation",
-           "zerosearch.demo.config", "zerosearch.config_files"]
+           "zerosearch.demo.config", "zerosearch.config_files", "zerosearch.simulator.queries",
+           "zerosearch.simulator.curve", "zerosearch.simulator.perturb"]
 
 
 @pytest.mark.parametrize("name", MODULES)
